@@ -1,0 +1,32 @@
+"""trio-failurelog: record failed memory/document recalls from trio programs to SQLite.
+
+``log()`` is synchronous and cheap, never blocks and never raises at run time;
+one writer task batches records into SQLite on a worker thread. See the README
+for the guarantees and the on-disk format.
+"""
+
+from ._errors import DatabaseSetupError, IncompatibleSchemaError
+from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
+from ._record import (
+    ERROR_CONTEXT_MAX_CHARS,
+    QUERY_TEXT_MAX_CHARS,
+    RetrievalFailureRecord,
+    RetrievalFailureType,
+)
+from ._schema import SCHEMA_VERSION, TABLE
+
+__all__ = [
+    "ERROR_CONTEXT_MAX_CHARS",
+    "QUERY_TEXT_MAX_CHARS",
+    "SCHEMA_VERSION",
+    "TABLE",
+    "DatabaseSetupError",
+    "IncompatibleSchemaError",
+    "LoggerStatistics",
+    "RetrievalFailureLogger",
+    "RetrievalFailureRecord",
+    "RetrievalFailureType",
+    "open_failure_logger",
+]
+
+__version__ = "0.1.0"

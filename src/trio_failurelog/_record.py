@@ -1,0 +1,347 @@
+"""The value that is recorded: one failed recall.
+
+Validation happens here, once, when a record is built, so that everything after
+construction (``log()``, the writer thread, SQLite) can trust the record and stay
+cheap. Bad input raises at construction with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import KW_ONLY, dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+__all__ = [
+    "ERROR_CONTEXT_MAX_CHARS",
+    "QUERY_TEXT_MAX_CHARS",
+    "RetrievalFailureRecord",
+    "RetrievalFailureType",
+]
+
+#: ``log()`` cuts ``query_text`` to this many characters (code points) before queueing.
+QUERY_TEXT_MAX_CHARS: Final = 512
+#: ``log()`` cuts ``error_context`` to this many characters (code points) before queueing.
+ERROR_CONTEXT_MAX_CHARS: Final = 256
+
+# SQLite stores integers as signed 64-bit values; anything outside cannot be bound.
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+# What the reference application writes (``datetime('now')``) plus our optional
+# millisecond suffix. Both sort as text in time order, which its purge relies on.
+_CREATED_AT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+
+
+class RetrievalFailureType(StrEnum):
+    """Why a recall failed. The values are what the ``failure_type`` column stores."""
+
+    #: Nothing was found.
+    NO_HIT = "no_hit"
+    #: Results were found, but the best one scored under the confidence threshold.
+    LOW_CONFIDENCE = "low_confidence"
+    #: The recall took too long and was given up.
+    TIMEOUT = "timeout"
+    #: The retrieval backend raised an error.
+    ERROR = "error"
+
+
+_FAILURE_TYPES: Final = {member.value: member for member in RetrievalFailureType}
+
+
+def _repair_text(value: str) -> str:
+    """Return ``value`` as an exact ``str`` that can always be encoded as UTF-8.
+
+    Python strings may hold surrogate code points (from ``surrogateescape`` decoding
+    or careless slicing of UTF-16 data) that no UTF-8 encoder accepts. A pair of
+    surrogates is joined into the character it stands for; a lone one becomes
+    U+FFFD. One odd string must never cost a whole batch at write time.
+    """
+    if type(value) is not str:
+        # A str subclass may carry behaviour (a custom __str__, __eq__...) that the
+        # database does not; store the plain text it holds.
+        value = str.__str__(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def _text(field: str, value: object) -> str:
+    if isinstance(value, str):
+        return _repair_text(value)
+    raise TypeError(f"{field} must be a str, not {type(value).__name__}")
+
+
+def _optional_text(field: str, value: object) -> str | None:
+    return None if value is None else _text(field, value)
+
+
+def _integer(field: str, value: object, *, minimum: int = _INT64_MIN) -> int:
+    # bool is an int subclass, but True as a count is always a bug.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{field} must be an int, not {type(value).__name__}")
+    if type(value) is not int:
+        value = int.__int__(value)  # a plain int, whatever the subclass overrides
+    if value < minimum:
+        if minimum == 0:
+            raise ValueError(f"{field} must not be negative, got {value}")
+        raise ValueError(f"{field} must be at least {minimum}, got {value}")
+    if value > _INT64_MAX:
+        raise ValueError(f"{field} must fit in a signed 64-bit integer, got {value}")
+    return value
+
+
+def _optional_integer(field: str, value: object, *, minimum: int = _INT64_MIN) -> int | None:
+    return None if value is None else _integer(field, value, minimum=minimum)
+
+
+def _optional_score(field: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{field} must be a float or None, not {type(value).__name__}")
+    try:
+        score = float(value) if type(value) is not float else value
+    except OverflowError:
+        raise ValueError(f"{field} must be finite, got an integer too large for a float") from None
+    if not math.isfinite(score):
+        raise ValueError(f"{field} must be finite, got {score!r}")
+    return score
+
+
+def _failure_type(value: object) -> RetrievalFailureType:
+    if type(value) is str:
+        member = _FAILURE_TYPES.get(value)
+        if member is not None:
+            return member
+    if isinstance(value, RetrievalFailureType):
+        return value
+    if isinstance(value, str):
+        member = _FAILURE_TYPES.get(str.__str__(value))
+        if member is not None:
+            return member
+        allowed = ", ".join(repr(name) for name in _FAILURE_TYPES)
+        raise ValueError(f"failure_type must be one of {allowed}, got {value!r}")
+    raise TypeError(
+        f"failure_type must be a RetrievalFailureType or str, not {type(value).__name__}"
+    )
+
+
+def _edge_types(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    # A bare string is iterable, but as edge types it is always a mistake ("abc" -> a, b, c).
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise TypeError(f"edge_types must be a tuple of str or None, not {type(value).__name__}")
+    return tuple(_text("edge_types[]", item) for item in value)
+
+
+def _created_at(value: object) -> str | None:
+    if value is None:
+        return None
+    text = _text("created_at", value)
+    if not _CREATED_AT.fullmatch(text):
+        raise ValueError(
+            f"created_at must look like 'YYYY-MM-DD HH:MM:SS[.fff]' (UTC), got {text!r}"
+        )
+    return text
+
+
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class RetrievalFailureRecord:
+    """One failed recall, as one row of ``memory_retrieval_failures``.
+
+    Fields are named as the table's columns. ``failure_type``,
+    ``retrieval_strategy`` and ``query_text`` may be given by position; the rest
+    are keyword-only.
+
+    Construction validates every field and raises :exc:`TypeError` or
+    :exc:`ValueError` naming the field for a wrong type (a ``bool`` is not an
+    ``int``), an unknown failure type (the match is exact and case-sensitive),
+    a negative count, length, index or latency, an integer outside SQLite's
+    signed 64-bit range, or a NaN or infinite score. Values are normalised:
+    ``str``/``int``/``float`` subclasses become the plain type, ``int`` scores
+    become ``float``, any iterable of ``str`` for ``edge_types`` becomes a tuple,
+    and text that UTF-8 cannot encode (lone surrogates) is repaired with U+FFFD.
+
+    ``query_len`` left as ``None`` becomes the UTF-8 byte length of
+    ``query_text``, so after construction it is always an ``int``. Give it
+    explicitly when ``query_text`` is already a cut-down copy of a longer query.
+
+    ``id`` and ``created_at`` are filled in on records read back from a
+    database. When logging, ``id`` is ignored (the database assigns it) and a
+    ``created_at`` left as ``None`` is stamped with the time of the ``log()``
+    call; an explicit one (UTC, ``YYYY-MM-DD HH:MM:SS[.fff]``) is kept, which
+    lets you import historical failures.
+
+    Construction never blocks and has no side effects.
+    """
+
+    failure_type: RetrievalFailureType
+    retrieval_strategy: str
+    query_text: str
+    _: KW_ONLY
+    conversation_id: int | None = None
+    turn_index: int = 0
+    query_len: int | None = None
+    top_score: float | None = None
+    confidence_threshold: float | None = None
+    result_count: int = 0
+    latency_ms: int = 0
+    edge_types: tuple[str, ...] | None = None
+    error_context: str | None = None
+    id: int | None = None
+    created_at: str | None = None
+
+    # Written by hand rather than generated: records are built on the recall path,
+    # and setting each slot once through its descriptor, with a fast path for the
+    # common plain values, costs about half of a generated __init__ plus
+    # __post_init__ normalisation.
+    def __init__(
+        self,
+        failure_type: RetrievalFailureType | str,
+        retrieval_strategy: str,
+        query_text: str,
+        *,
+        conversation_id: int | None = None,
+        turn_index: int = 0,
+        query_len: int | None = None,
+        top_score: float | None = None,
+        confidence_threshold: float | None = None,
+        result_count: int = 0,
+        latency_ms: int = 0,
+        edge_types: Iterable[str] | None = None,
+        error_context: str | None = None,
+        id: int | None = None,
+        created_at: str | None = None,
+    ) -> None:
+        if type(failure_type) is not RetrievalFailureType:
+            failure_type = _failure_type(failure_type)
+        _set_failure_type(self, failure_type)
+        _set_retrieval_strategy(
+            self,
+            retrieval_strategy
+            if type(retrieval_strategy) is str and retrieval_strategy.isascii()
+            else _text("retrieval_strategy", retrieval_strategy),
+        )
+        if type(query_text) is not str or not query_text.isascii():
+            query_text = _text("query_text", query_text)
+        _set_query_text(self, query_text)
+        _set_conversation_id(
+            self,
+            None
+            if conversation_id is None
+            else _optional_integer("conversation_id", conversation_id),
+        )
+        _set_turn_index(
+            self,
+            turn_index
+            if type(turn_index) is int and 0 <= turn_index <= _INT64_MAX
+            else _integer("turn_index", turn_index, minimum=0),
+        )
+        if query_len is None:
+            query_len = _utf8_length(query_text)
+        elif type(query_len) is not int or not 0 <= query_len <= _INT64_MAX:
+            query_len = _integer("query_len", query_len, minimum=0)
+        _set_query_len(self, query_len)
+        _set_top_score(
+            self,
+            top_score
+            if top_score is None or (type(top_score) is float and math.isfinite(top_score))
+            else _optional_score("top_score", top_score),
+        )
+        _set_confidence_threshold(
+            self,
+            confidence_threshold
+            if confidence_threshold is None
+            or (type(confidence_threshold) is float and math.isfinite(confidence_threshold))
+            else _optional_score("confidence_threshold", confidence_threshold),
+        )
+        _set_result_count(
+            self,
+            result_count
+            if type(result_count) is int and 0 <= result_count <= _INT64_MAX
+            else _integer("result_count", result_count, minimum=0),
+        )
+        _set_latency_ms(
+            self,
+            latency_ms
+            if type(latency_ms) is int and 0 <= latency_ms <= _INT64_MAX
+            else _integer("latency_ms", latency_ms, minimum=0),
+        )
+        _set_edge_types(self, None if edge_types is None else _edge_types(edge_types))
+        _set_error_context(
+            self, None if error_context is None else _text("error_context", error_context)
+        )
+        _set_id(self, None if id is None else _integer("id", id))
+        _set_created_at(self, None if created_at is None else _created_at(created_at))
+
+    def truncated(self) -> RetrievalFailureRecord:
+        """Return this record with ``query_text`` cut to :data:`QUERY_TEXT_MAX_CHARS`
+        characters and ``error_context`` to :data:`ERROR_CONTEXT_MAX_CHARS`.
+
+        ``query_len`` keeps the length of the original query. Returns ``self``
+        when nothing needs cutting, which is the common case and costs two
+        length checks. This is what ``log()`` does before queueing.
+        """
+        error_context = self.error_context
+        if len(self.query_text) <= QUERY_TEXT_MAX_CHARS and (
+            error_context is None or len(error_context) <= ERROR_CONTEXT_MAX_CHARS
+        ):
+            return self
+        # Every field is already valid: copy the slots instead of validating again.
+        copy = object.__new__(RetrievalFailureRecord)
+        for name in _FIELD_NAMES:
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "query_text", self.query_text[:QUERY_TEXT_MAX_CHARS])
+        if error_context is not None:
+            object.__setattr__(copy, "error_context", error_context[:ERROR_CONTEXT_MAX_CHARS])
+        return copy
+
+    @classmethod
+    def _from_trusted(cls, **values: Any) -> RetrievalFailureRecord:
+        """Build a record from values that need no validation (rows we read back).
+
+        Used by readers so that a row written by another application with looser
+        rules can still be returned as it is stored.
+        """
+        record = object.__new__(cls)
+        for name in _FIELD_NAMES:
+            object.__setattr__(record, name, values.get(name, _DEFAULTS[name]))
+        return record
+
+
+_FIELD_NAMES: Final = tuple(
+    name for name in RetrievalFailureRecord.__dataclass_fields__ if name != "_"
+)
+
+# Slot descriptors: setting through them skips the frozen dataclass's __setattr__.
+_slot = RetrievalFailureRecord.__dict__
+_set_failure_type = _slot["failure_type"].__set__
+_set_retrieval_strategy = _slot["retrieval_strategy"].__set__
+_set_query_text = _slot["query_text"].__set__
+_set_conversation_id = _slot["conversation_id"].__set__
+_set_turn_index = _slot["turn_index"].__set__
+_set_query_len = _slot["query_len"].__set__
+_set_top_score = _slot["top_score"].__set__
+_set_confidence_threshold = _slot["confidence_threshold"].__set__
+_set_result_count = _slot["result_count"].__set__
+_set_latency_ms = _slot["latency_ms"].__set__
+_set_edge_types = _slot["edge_types"].__set__
+_set_error_context = _slot["error_context"].__set__
+_set_id = _slot["id"].__set__
+_set_created_at = _slot["created_at"].__set__
+
+_DEFAULTS: Final[dict[str, Any]] = {
+    name: field.default
+    for name, field in RetrievalFailureRecord.__dataclass_fields__.items()
+    if name != "_"
+}

@@ -1,0 +1,205 @@
+"""The on-disk format: the ``memory_retrieval_failures`` table and its checks.
+
+The table is the reference application's, column for column, so that either
+program can read and append to the other's file. Everything here is synchronous
+sqlite3 and runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Final
+
+from ._errors import IncompatibleSchemaError
+
+__all__ = [
+    "COLUMNS",
+    "INSERT_SQL",
+    "SCHEMA_VERSION",
+    "TABLE",
+    "ensure_schema",
+]
+
+TABLE: Final = "memory_retrieval_failures"
+
+#: Written to ``PRAGMA user_version`` of databases this library creates, so that a
+#: later version knows which format a file has and can migrate it.
+SCHEMA_VERSION: Final = 1
+
+#: The columns ``log()`` writes, in the order of :data:`INSERT_SQL`'s parameters.
+COLUMNS: Final = (
+    "conversation_id",
+    "turn_index",
+    "failure_type",
+    "retrieval_strategy",
+    "query_text",
+    "query_len",
+    "top_score",
+    "confidence_threshold",
+    "result_count",
+    "latency_ms",
+    "edge_types",
+    "error_context",
+    "created_at",
+)
+
+INSERT_SQL: Final = (
+    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+
+_CREATE_TABLE: Final = f"""
+CREATE TABLE {TABLE} (
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id      INTEGER,
+    turn_index           INTEGER NOT NULL DEFAULT 0,
+    failure_type         TEXT    NOT NULL
+        CHECK (failure_type IN ('no_hit', 'low_confidence', 'timeout', 'error')),
+    retrieval_strategy   TEXT    NOT NULL,
+    query_text           TEXT    NOT NULL,
+    query_len            INTEGER NOT NULL DEFAULT 0,
+    top_score            REAL,
+    confidence_threshold REAL,
+    result_count         INTEGER NOT NULL DEFAULT 0,
+    latency_ms           INTEGER NOT NULL DEFAULT 0,
+    edge_types           TEXT,
+    error_context        TEXT,
+    created_at           TEXT    NOT NULL DEFAULT (datetime('now'))
+)
+"""
+
+# The three indexed columns. An existing table that already has an index led by
+# one of them (under any name) gets no second one: duplicate indexes would slow
+# every insert of the application that shares the file.
+_INDEXED_COLUMNS: Final = ("failure_type", "retrieval_strategy", "created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    affinity: str
+    nullable: bool
+
+
+# What each column must be for our inserts (and the reference application's) to work.
+_EXPECTED: Final = {
+    "id": _Column("INTEGER", nullable=True),
+    "conversation_id": _Column("INTEGER", nullable=True),
+    "turn_index": _Column("INTEGER", nullable=False),
+    "failure_type": _Column("TEXT", nullable=False),
+    "retrieval_strategy": _Column("TEXT", nullable=False),
+    "query_text": _Column("TEXT", nullable=False),
+    "query_len": _Column("INTEGER", nullable=False),
+    "top_score": _Column("REAL", nullable=True),
+    "confidence_threshold": _Column("REAL", nullable=True),
+    "result_count": _Column("INTEGER", nullable=False),
+    "latency_ms": _Column("INTEGER", nullable=False),
+    "edge_types": _Column("TEXT", nullable=True),
+    "error_context": _Column("TEXT", nullable=True),
+    "created_at": _Column("TEXT", nullable=False),
+}
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's column affinity for a declared type (section 3.1 of its datatype doc)."""
+    upper = declared.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if not upper or "BLOB" in upper:
+        return "BLOB"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
+def table_exists(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
+    ).fetchone()
+    return row is not None
+
+
+def check_table(conn: sqlite3.Connection) -> None:
+    """Raise :exc:`IncompatibleSchemaError` unless the existing table accepts our rows.
+
+    Extra columns are allowed when they are nullable or have a default, since
+    our inserts leave them out. Types are compared by SQLite affinity, so a
+    ``BIGINT`` column passes where ``INTEGER`` is expected.
+    """
+    found = {
+        name: (declared, bool(notnull), default, pk)
+        for _cid, name, declared, notnull, default, pk in conn.execute(
+            f"PRAGMA table_info({TABLE})"
+        )
+    }
+    problems: list[str] = []
+    for name, expected in _EXPECTED.items():
+        if name not in found:
+            problems.append(f"column {name!r} is missing")
+            continue
+        declared, notnull, _default, pk = found[name]
+        affinity = _affinity(declared)
+        # A NUMERIC column stores our integers and reals unchanged, and text as text.
+        if affinity != expected.affinity and not (
+            affinity == "NUMERIC" and expected.affinity != "TEXT"
+        ):
+            problems.append(
+                f"column {name!r} is {declared or 'untyped'}, expected {expected.affinity}"
+            )
+        if notnull and expected.nullable and name != "id":
+            problems.append(f"column {name!r} is NOT NULL, but must accept NULL")
+    if "id" in found and found["id"][3] != 1:
+        problems.append("column 'id' is not the INTEGER PRIMARY KEY")
+    for name, (_declared, notnull, default, pk) in found.items():
+        if name not in _EXPECTED and notnull and default is None and not pk:
+            problems.append(f"extra column {name!r} is NOT NULL without a default")
+    if problems:
+        raise IncompatibleSchemaError(
+            f"table {TABLE!r} has an incompatible shape: " + "; ".join(problems)
+        )
+
+
+def _indexed_leading_columns(conn: sqlite3.Connection) -> set[str]:
+    leading: set[str] = set()
+    for row in conn.execute(f"PRAGMA index_list({TABLE})"):
+        index_name = row[1]
+        columns = conn.execute(f"PRAGMA index_info({_quote(index_name)})").fetchall()
+        if columns:
+            first = min(columns, key=lambda c: c[0])
+            leading.add(first[2])
+    return leading
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    """Create the table and its indexes when missing, or check the existing table.
+
+    Sets ``PRAGMA user_version`` to :data:`SCHEMA_VERSION` only on a database
+    that was empty, since a shared file's ``user_version`` belongs to the
+    application that owns it. Runs in one transaction; the connection must be
+    in autocommit mode (``isolation_level=None``).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if table_exists(conn):
+            check_table(conn)
+        else:
+            empty = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+            conn.execute(_CREATE_TABLE)
+            if empty:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        indexed = _indexed_leading_columns(conn)
+        for column in _INDEXED_COLUMNS:
+            if column not in indexed:
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{column} ON {TABLE} ({column})"
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

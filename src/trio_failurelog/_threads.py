@@ -1,0 +1,92 @@
+"""Running blocking calls on a worker thread, one at a time, cancellably."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import trio
+
+__all__ = ["SerialThread"]
+
+T = TypeVar("T")
+
+
+class SerialThread:
+    """Runs blocking calls on trio's worker threads strictly one after another.
+
+    A call that is cancelled while its thread runs is *abandoned*: the awaiting
+    task gets :exc:`trio.Cancelled` at once (so a deadline is honoured even when
+    the disk hangs), the thread finishes on its own, and the next call waits
+    until it has. This is what lets one non-thread-safe resource (an sqlite3
+    connection) be used across cancellable calls.
+    """
+
+    def __init__(self) -> None:
+        self._idle = trio.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._running = False
+        self._on_abandoned_done: Callable[[], object] | None = None
+        #: Whether a call was ever abandoned (its outcome is unknown to the caller).
+        self.abandoned = False
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on a worker thread once the previous call has finished.
+
+        Blocks until ``fn`` returns; raises what ``fn`` raises. Cancellation:
+        while waiting for the previous call, nothing happens; while ``fn``
+        runs, the call is abandoned as described on the class.
+        """
+        await self._idle.wait()
+        idle = self._idle = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+        abandoned = False
+
+        def job() -> T:
+            try:
+                return fn()
+            finally:
+                with self._lock:
+                    self._running = False
+                    after = self._on_abandoned_done if abandoned else None
+                if abandoned:
+                    if after is not None:
+                        after()
+                    with contextlib.suppress(trio.RunFinishedError):  # the run is over
+                        token.run_sync_soon(idle.set)
+
+        with self._lock:
+            self._running = True
+        try:
+            result = await trio.to_thread.run_sync(job, abandon_on_cancel=True)
+        except trio.Cancelled:
+            # Decide under the lock, so that exactly one side (this task or the
+            # thread's finally) marks the worker idle again.
+            with self._lock:
+                abandoned = self._running
+            if abandoned:
+                self.abandoned = True
+            else:
+                idle.set()
+            raise
+        except BaseException:
+            idle.set()
+            raise
+        idle.set()
+        return result
+
+    async def close(self, closer: Callable[[], object]) -> None:
+        """Run ``closer()`` after the last call: now on a thread, or when an
+        abandoned call's thread finishes (then this returns at once).
+
+        Never waits for an abandoned call, so shutting down stays bounded.
+        """
+        with self._lock:
+            if self._running:
+                self._on_abandoned_done = closer
+                return
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(closer)
