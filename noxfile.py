@@ -14,7 +14,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "venv"
 
 TEST_DEPS = ["pytest>=8", "pytest-trio>=0.8", "hypothesis>=6.100"]
-BENCH_DEPS = ["aiosqlite>=0.20", "psutil>=5.9"]
+BENCH_DEPS = ["aiosqlite>=0.20"]
 
 
 @nox.session
@@ -63,12 +63,12 @@ def screenshot(session: nox.Session) -> None:
 @nox.session
 def stress(session: nox.Session) -> None:
     """The long reliability tests (many SIGKILL trials, heavy contention)."""
-    session.install("-e", ".[test,cli]", "psutil>=5.9")
+    session.install("-e", ".[test,cli]")
     session.run("pytest", "tests/reliability", "--stress", *session.posargs)
 
 
 @nox.session
 def soak(session: nox.Session) -> None:
     """Ten minutes at a steady rate with retention purges; reports RSS and file size."""
-    session.install("-e", ".", "psutil>=5.9")
-    session.run("python", "-m", "benchmarks.soak", *session.posargs)
+    session.install("-e", ".")
+    session.run("python", "tools/soak.py", *session.posargs)

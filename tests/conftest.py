@@ -1,0 +1,37 @@
+"""Shared fixtures and options for the whole suite."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--stress",
+        action="store_true",
+        default=False,
+        help="run the long reliability tests at full size (nox -s stress)",
+    )
+
+
+@pytest.fixture
+def stress(request: pytest.FixtureRequest) -> bool:
+    """Whether the long reliability runs were asked for with --stress."""
+    return bool(request.config.getoption("--stress"))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A path for a database file that does not exist yet."""
+    return tmp_path / "failures.db"
+
+
+@pytest.fixture
+def lib_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog capturing the library's logger at DEBUG."""
+    with caplog.at_level(logging.DEBUG, logger="trio_failurelog"):
+        yield caplog
