@@ -1,0 +1,558 @@
+"""Reading failures back: a synchronous reader on plain sqlite3, and its trio twin.
+
+The reader opens the database read-only (``mode=ro``), never creates a file,
+and never takes a write lock, so it can look at a database while a logger (this
+library's or the reference application's) writes to it in WAL mode. Long reads
+are split into short ones: :meth:`FailureReader.query` fetches one page per
+statement (keyset pagination on ``(created_at, id)``), so no read transaction
+stays open between pages to hold back the writer's WAL checkpoints.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import trio
+
+from ._errors import DatabaseSetupError
+from ._readsql import (
+    FIELDS,
+    SELECT,
+    Choice,
+    Execute,
+    Filters,
+    TimeBound,
+    connect,
+    normalise_query,
+    row_to_record,
+    where_clause,
+)
+from ._record import RetrievalFailureRecord
+from ._schema import TABLE
+from ._store import Database
+from ._summary import FailureSummary, summarise
+from ._threads import SerialThread
+
+__all__ = ["AsyncFailureReader", "FailureReader", "open_failure_reader"]
+
+T = TypeVar("T")
+
+#: SQLite virtual-machine instructions between two checks for an abandoned async call.
+_ABORT_CHECK_INSTRUCTIONS: Final = 1000
+
+
+# --------------------------------------------------------------------------- the reader
+
+
+class FailureReader:
+    """Reads ``memory_retrieval_failures`` from an SQLite file, synchronously.
+
+    ::
+
+        with FailureReader("failures.db") as reader:
+            for record in reader.query(failure_type="low_confidence", limit=20):
+                print(record.created_at, record.query_text)
+
+    Opening blocks briefly (open plus a schema read) and raises
+    :exc:`DatabaseSetupError` when the file does not exist, is not an SQLite
+    database or has no ``memory_retrieval_failures`` table, and
+    :exc:`IncompatibleSchemaError` when the table lacks columns. The file is
+    opened read-only and never created or modified; a logger can keep writing
+    to it (WAL) meanwhile. Every method blocks on SQLite; use
+    :class:`AsyncFailureReader` from trio code. Use from one thread at a time.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._conn, self.name = connect(database)
+        self._conn.create_function("failurelog_normalise", 1, normalise_query, deterministic=True)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The read-only connection, for your own SQL."""
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        self._conn.close()
+
+    def __enter__(self) -> FailureReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseSetupError(f"cannot read database {self.name}: {exc}") from exc
+
+    def query(
+        self,
+        *,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+        limit: int | None = None,
+        oldest_first: bool = False,
+        page_size: int = 500,
+    ) -> Iterator[RetrievalFailureRecord]:
+        """Iterate over matching failures, newest first (or oldest first).
+
+        ``since`` is inclusive, ``until`` exclusive (see :data:`TimeBound`);
+        ``failure_type`` and ``strategy`` take one value or several;
+        ``limit`` caps how many records come out. Records carry their ``id``
+        and ``created_at`` and hold the values as stored (``failure_type`` is a
+        :class:`RetrievalFailureType` when it is one of the four known values).
+
+        Lazy: rows are fetched ``page_size`` at a time, each page by its own
+        short statement, so memory stays bounded and no read transaction is
+        held between pages. Rows committed meanwhile may or may not appear.
+        Argument errors raise at the call; each page blocks on SQLite and may
+        raise :exc:`DatabaseSetupError` if the file becomes unreadable.
+        """
+        filters = Filters.build(
+            since=since,
+            until=until,
+            failure_type=failure_type,
+            strategy=strategy,
+            conversation_id=conversation_id,
+        )
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+            raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        return self._pages(filters, limit, oldest_first, page_size)
+
+    def _pages(
+        self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
+    ) -> Iterator[RetrievalFailureRecord]:
+        pager = Pager(filters, limit, oldest_first, page_size)
+        while (page := pager.next_page(self._execute)) is not None:
+            yield from page
+
+    def count(
+        self,
+        *,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+    ) -> int:
+        """How many failures match the filters (arguments as for :meth:`query`). Blocks."""
+        filters = Filters.build(
+            since=since,
+            until=until,
+            failure_type=failure_type,
+            strategy=strategy,
+            conversation_id=conversation_id,
+        )
+        conditions, params = filters.where()
+        rows = self._execute(f"SELECT count(*) FROM {TABLE}{where_clause(conditions)}", params)
+        return int(rows[0][0])
+
+    def follow(
+        self,
+        *,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+        backlog: int = 10,
+        poll_interval: float = 1.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> Iterator[RetrievalFailureRecord]:
+        """Yield matching failures as they are committed, like ``tail -f``; never ends.
+
+        First yields the last ``backlog`` matching failures (oldest first),
+        then polls every ``poll_interval`` seconds (with ``sleep``) for rows
+        with a larger ``id``, oldest first. Blocks in ``sleep`` and in SQLite;
+        stop by breaking out of the loop (or with KeyboardInterrupt).
+        """
+        follower = Follower(
+            Filters.build(
+                failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
+            ),
+            backlog,
+        )
+        while True:
+            batch = follower.poll(self._execute)
+            yield from batch
+            if not batch:
+                sleep(poll_interval)
+
+    def summary(
+        self,
+        *,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+        thresholds: Iterable[float] | None = None,
+        top_queries: int = 10,
+        max_buckets: int = 48,
+    ) -> FailureSummary:
+        """Summarise the failures in a time range: see :class:`FailureSummary`.
+
+        Filters as for :meth:`query`. ``thresholds``: candidate confidence
+        thresholds for the what-if of every strategy (default: four steps
+        below each strategy's usual threshold). ``top_queries``: how many of
+        the most repeated failing queries to keep. ``max_buckets``: the most
+        time buckets in the timeline.
+
+        Blocks while it runs a handful of aggregate statements in one read
+        transaction (a consistent snapshot); memory stays bounded by the number
+        of distinct strategies, latencies and buckets, not by the row count.
+        Raises :exc:`DatabaseSetupError` if the file becomes unreadable.
+        """
+        filters = Filters.build(
+            since=since,
+            until=until,
+            failure_type=failure_type,
+            strategy=strategy,
+            conversation_id=conversation_id,
+        )
+        candidates = None if thresholds is None else tuple(float(t) for t in thresholds)
+        if top_queries < 0:
+            raise ValueError(f"top_queries must not be negative, got {top_queries}")
+        if max_buckets < 1:
+            raise ValueError(f"max_buckets must be at least 1, got {max_buckets}")
+        self._execute("BEGIN")
+        try:
+            return summarise(
+                self._execute,
+                filters,
+                candidates=candidates,
+                top_queries=top_queries,
+                max_buckets=max_buckets,
+                now=time.time(),
+            )
+        finally:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
+
+class Pager:
+    """Keyset pagination over ``(created_at, id)``: the state of one :meth:`query`."""
+
+    def __init__(
+        self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
+    ) -> None:
+        self._filters = filters
+        self._remaining = limit
+        self._oldest_first = oldest_first
+        self._page_size = page_size
+        self._after: tuple[str, int] | None = None
+        self._done = False
+
+    def next_page(self, execute: Execute) -> list[RetrievalFailureRecord] | None:
+        """Fetch the next page; ``None`` once there is nothing more. Blocks."""
+        if self._done or self._remaining == 0:
+            return None
+        conditions, params = self._filters.where(index_on_time=True)
+        if self._after is not None:
+            conditions.append(f"(created_at, id) {'>' if self._oldest_first else '<'} (?, ?)")
+            params.extend(self._after)
+        direction = "ASC" if self._oldest_first else "DESC"
+        size = self._page_size
+        if self._remaining is not None:
+            size = min(size, self._remaining)
+        rows = execute(
+            f"{SELECT}{where_clause(conditions)} "
+            f"ORDER BY created_at {direction}, id {direction} LIMIT ?",
+            [*params, size],
+        )
+        if len(rows) < size:
+            self._done = True
+        if not rows:
+            return None
+        if self._remaining is not None:
+            self._remaining -= len(rows)
+        last = rows[-1]
+        self._after = (last[FIELDS.index("created_at")], last[0])
+        return [row_to_record(row) for row in rows]
+
+
+class Follower:
+    """The state of one :meth:`FailureReader.follow`: the last ``id`` seen."""
+
+    def __init__(self, filters: Filters, backlog: int) -> None:
+        if backlog < 0:
+            raise ValueError(f"backlog must not be negative, got {backlog}")
+        self._filters = filters
+        self._backlog = backlog
+        self._last_id: int | None = None
+
+    def poll(self, execute: Execute, page_size: int = 500) -> list[RetrievalFailureRecord]:
+        """Matching rows committed since the last poll, oldest first (the first
+        poll returns the backlog). Blocks."""
+        conditions, params = self._filters.where()
+        if self._last_id is None:
+            self._last_id = int(execute(f"SELECT ifnull(max(id), 0) FROM {TABLE}", ())[0][0])
+            if not self._backlog:
+                return []
+            conditions.append("id <= ?")
+            rows = execute(
+                f"{SELECT}{where_clause(conditions)} ORDER BY id DESC LIMIT ?",
+                [*params, self._last_id, self._backlog],
+            )
+            rows.reverse()
+        else:
+            conditions.append("id > ?")
+            rows = execute(
+                f"{SELECT}{where_clause(conditions)} ORDER BY id LIMIT ?",
+                [*params, self._last_id, page_size],
+            )
+            if rows:
+                self._last_id = int(rows[-1][0])
+        return [row_to_record(row) for row in rows]
+
+
+# --------------------------------------------------------------------------- async twin
+
+
+class AsyncFailureReader:
+    """The trio twin of :class:`FailureReader`: the same reads, awaited.
+
+    Open it with :func:`open_failure_reader`. Every method runs the
+    synchronous reader on a worker thread, one call at a time, so the trio
+    thread never blocks on SQLite.
+
+    Cancellation *abandons* the call: the awaiting task gets
+    :exc:`trio.Cancelled` at once, the SQL statement running on the thread is
+    interrupted at its next check (every few thousand SQLite instructions), and
+    the reader's next call waits until that thread has stopped. A cancelled
+    read has no effect on the database.
+    """
+
+    def __init__(self, reader: FailureReader) -> None:
+        self._reader = reader
+        self._thread = SerialThread()
+        self._abort = False
+        self._closed = False
+        reader.connection.set_progress_handler(self._should_abort, _ABORT_CHECK_INSTRUCTIONS)
+
+    @property
+    def name(self) -> str:
+        """The database's display name (its path, quoted)."""
+        return self._reader.name
+
+    def _should_abort(self) -> int:
+        return 1 if self._abort else 0
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise trio.ClosedResourceError("the reader is closed")
+
+        def job() -> T:
+            self._abort = False
+            return fn()
+
+        try:
+            return await self._thread.run(job)
+        except trio.Cancelled:
+            self._abort = True
+            raise
+
+    def query(
+        self,
+        *,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+        limit: int | None = None,
+        oldest_first: bool = False,
+        page_size: int = 500,
+    ) -> AsyncIterator[RetrievalFailureRecord]:
+        """``async for`` over matching failures; arguments as :meth:`FailureReader.query`.
+
+        Each page is fetched on a worker thread (see the class for what
+        cancellation does); argument errors raise at the call.
+        """
+        filters = Filters.build(
+            since=since,
+            until=until,
+            failure_type=failure_type,
+            strategy=strategy,
+            conversation_id=conversation_id,
+        )
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        pager = Pager(filters, limit, oldest_first, page_size)
+        execute = self._reader._execute
+
+        async def fetch() -> list[RetrievalFailureRecord] | None:
+            return await self._run(lambda: pager.next_page(execute))
+
+        return _PagedIterator(fetch, None)
+
+    def follow(
+        self,
+        *,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+        backlog: int = 10,
+        poll_interval: float = 1.0,
+    ) -> AsyncIterator[RetrievalFailureRecord]:
+        """``async for`` over failures as they are committed; never ends.
+
+        Like :meth:`FailureReader.follow`, sleeping with :func:`trio.sleep`
+        (so trio's mock clock drives it in tests). Each poll runs on a worker
+        thread; cancellation as described on the class.
+        """
+        follower = Follower(
+            Filters.build(
+                failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
+            ),
+            backlog,
+        )
+        execute = self._reader._execute
+
+        async def fetch() -> list[RetrievalFailureRecord] | None:
+            return await self._run(lambda: follower.poll(execute))
+
+        return _PagedIterator(fetch, poll_interval)
+
+    async def count(
+        self,
+        *,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+    ) -> int:
+        """:meth:`FailureReader.count` on a worker thread (cancellation: see the class)."""
+        reader = self._reader
+        return await self._run(
+            lambda: reader.count(
+                since=since,
+                until=until,
+                failure_type=failure_type,
+                strategy=strategy,
+                conversation_id=conversation_id,
+            )
+        )
+
+    async def summary(
+        self,
+        *,
+        since: TimeBound | None = None,
+        until: TimeBound | None = None,
+        failure_type: Choice | None = None,
+        strategy: Choice | None = None,
+        conversation_id: int | None = None,
+        thresholds: Iterable[float] | None = None,
+        top_queries: int = 10,
+        max_buckets: int = 48,
+    ) -> FailureSummary:
+        """:meth:`FailureReader.summary` on a worker thread (cancellation: see the class)."""
+        reader = self._reader
+        candidates = None if thresholds is None else tuple(thresholds)
+        return await self._run(
+            lambda: reader.summary(
+                since=since,
+                until=until,
+                failure_type=failure_type,
+                strategy=strategy,
+                conversation_id=conversation_id,
+                thresholds=candidates,
+                top_queries=top_queries,
+                max_buckets=max_buckets,
+            )
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection once no call is running (an abandoned call's thread
+        closes it when it finishes). Idempotent; never raises for SQLite errors."""
+        if self._closed:
+            return
+        self._closed = True
+        self._abort = True
+        await self._thread.close(self._reader.close)
+
+
+class _PagedIterator(AsyncIterator[RetrievalFailureRecord]):
+    """Yields records from pages fetched on demand; with ``poll_interval``, an
+    empty page means "sleep and ask again" instead of "the end"."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[list[RetrievalFailureRecord] | None]],
+        poll_interval: float | None,
+    ) -> None:
+        self._fetch = fetch
+        self._poll_interval = poll_interval
+        self._buffer: list[RetrievalFailureRecord] = []
+        self._position = 0
+
+    async def __anext__(self) -> RetrievalFailureRecord:
+        while self._position >= len(self._buffer):
+            page = await self._fetch()
+            if page:
+                self._buffer, self._position = page, 0
+            elif self._poll_interval is None:
+                raise StopAsyncIteration
+            else:
+                await trio.sleep(self._poll_interval)
+        record = self._buffer[self._position]
+        self._position += 1
+        return record
+
+
+class _OpenFailureReader(AbstractAsyncContextManager[AsyncFailureReader]):
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._reader: AsyncFailureReader | None = None
+
+    async def __aenter__(self) -> AsyncFailureReader:
+        database = self._database
+        sync_reader = await trio.to_thread.run_sync(lambda: FailureReader(database))
+        self._reader = AsyncFailureReader(sync_reader)
+        return self._reader
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._reader is not None
+        with trio.CancelScope(shield=True):
+            await self._reader.aclose()
+
+
+def open_failure_reader(database: Database) -> AbstractAsyncContextManager[AsyncFailureReader]:
+    """Open an :class:`AsyncFailureReader` for the ``async with`` block::
+
+        async with open_failure_reader("failures.db") as reader:
+            summary = await reader.summary(since=timedelta(hours=24))
+            async for record in reader.query(failure_type="timeout", limit=50):
+                ...
+
+    Entering opens the database read-only on a worker thread (not
+    cancellable: opening is quick) and raises :exc:`DatabaseSetupError` or
+    :exc:`IncompatibleSchemaError` as :class:`FailureReader` does. Leaving
+    closes it, shielded from cancellation, without waiting for an abandoned call.
+    """
+    return _OpenFailureReader(database)

@@ -1,0 +1,97 @@
+"""The summary as tables of text cells, shared by the terminal report and the HTML page.
+
+Pure computation: never blocks.
+"""
+
+from __future__ import annotations
+
+from ._summary import FailureSummary
+
+__all__ = [
+    "latency_rows",
+    "range_text",
+    "repeated_rows",
+    "threshold_rows",
+    "type_strategy_rows",
+]
+
+Table = tuple[list[str], list[list[str]]]
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def type_strategy_rows(summary: FailureSummary) -> Table:
+    """The "by type and strategy" table: headers and rows (strategies x types)."""
+    types = list(summary.by_type)
+    cells = {(item.strategy, item.failure_type): item.count for item in summary.counts}
+    rows = [
+        [strategy, *(f"{cells.get((strategy, t), 0):,}" for t in types), f"{total:,}"]
+        for strategy, total in summary.by_strategy.items()
+    ]
+    if rows:
+        rows.append(["all", *(f"{summary.by_type[t]:,}" for t in types), f"{summary.total:,}"])
+    return ["strategy", *types, "total"], rows
+
+
+def latency_rows(summary: FailureSummary) -> Table:
+    """The latency table: headers and one row per strategy."""
+    return ["strategy", "failures", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms"], [
+        [
+            item.strategy,
+            f"{item.count:,}",
+            f"{item.p50_ms:,}",
+            f"{item.p95_ms:,}",
+            f"{item.p99_ms:,}",
+            f"{item.max_ms:,}",
+            f"{item.mean_ms:,.1f}",
+        ]
+        for item in summary.latency
+    ]
+
+
+def threshold_rows(summary: FailureSummary) -> Table:
+    """The low-confidence table: scores against threshold and the what-ifs."""
+    return [
+        "strategy",
+        "failures",
+        "threshold",
+        "score min / mean / max",
+        "mean gap",
+        "recovered at a lower threshold",
+    ], [
+        [
+            item.strategy,
+            f"{item.failures:,}",
+            _score(item.threshold),
+            f"{_score(item.score_min)} / {_score(item.score_mean)} / {_score(item.score_max)}",
+            _score(item.mean_gap),
+            "; ".join(f"{w.threshold:g}: {w.recovered:,} ({w.share:.0%})" for w in item.what_if)
+            or "-",
+        ]
+        for item in summary.low_confidence
+    ]
+
+
+def repeated_rows(summary: FailureSummary) -> Table:
+    """The repeated-queries table."""
+    return ["query (normalised)", "failures", "types", "strategies", "last seen (UTC)"], [
+        [
+            item.query,
+            f"{item.count:,}",
+            ", ".join(item.failure_types),
+            ", ".join(item.strategies),
+            item.last_at,
+        ]
+        for item in summary.repeated_queries
+    ]
+
+
+def range_text(summary: FailureSummary) -> str:
+    """The time range in words, for headings."""
+    since = summary.since or summary.first_at
+    until = summary.until or ("now" if summary.since else summary.last_at)
+    if since is None:
+        return "all time (no failures recorded)"
+    return f"{since} to {until} UTC"

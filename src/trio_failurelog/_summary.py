@@ -1,0 +1,493 @@
+"""What the failures say, in numbers: the summary behind ``report`` and the HTML page.
+
+The reference design records failures for closed-loop tuning of recall
+parameters; this module computes what that tuning needs: where and when
+recalls fail, how slow they are, how far under the confidence threshold the
+near misses scored and what a lower threshold would have recovered, and which
+queries keep failing. All of it is aggregate SQL, so memory does not grow with
+the number of rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+from ._readsql import Execute, Filters, epoch_seconds, text_at, where_clause
+from ._record import RetrievalFailureType
+from ._schema import TABLE
+
+__all__ = [
+    "FailureSummary",
+    "LatencyStats",
+    "RepeatedQuery",
+    "ThresholdStats",
+    "TimeBucket",
+    "TypeStrategyCount",
+    "WhatIf",
+    "summarise",
+]
+
+#: Bucket sizes (seconds) the timeline chooses from, smallest first.
+_BUCKET_SIZES: Final = (
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+    86400, 172800, 604800, 1209600, 2592000, 7776000, 31536000,
+)  # fmt: skip
+_TYPE_ORDER: Final = tuple(member.value for member in RetrievalFailureType)
+_LOW_CONFIDENCE: Final = RetrievalFailureType.LOW_CONFIDENCE.value
+#: Histogram bins of the low-confidence scores, about.
+_SCORE_BINS: Final = 20
+#: Candidate thresholds tried below each strategy's usual one, by default.
+_DEFAULT_CANDIDATES: Final = 4
+# Added before truncating a score's bin index, so that a score on an edge lands
+# in the bin above it despite the rounding of (score - start) / width.
+_EDGE_EPSILON: Final = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class TypeStrategyCount:
+    """How many failures of one type one strategy had."""
+
+    failure_type: str
+    strategy: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBucket:
+    """Failures in ``[start, start + bucket_seconds)``, by failure type (zeros included)."""
+
+    start: str
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """All failures in the bucket."""
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    """The latency of one strategy's failed recalls, in milliseconds.
+
+    Percentiles are nearest-rank: ``p95_ms`` is the smallest latency that at
+    least 95 % of the failures did not exceed. ``histogram[i]`` counts the
+    latencies in ``(latency_bounds[i-1], latency_bounds[i]]`` of the summary
+    (the first bin starts at 0).
+    """
+
+    strategy: str
+    count: int
+    mean_ms: float
+    p50_ms: int
+    p95_ms: int
+    p99_ms: int
+    max_ms: int
+    histogram: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """Had the threshold been ``threshold``, ``recovered`` low-confidence failures
+    (``share`` of them) would have scored at or above it and counted as hits."""
+
+    threshold: float
+    recovered: int
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdStats:
+    """One strategy's ``low_confidence`` failures: their scores against the threshold.
+
+    ``threshold`` is the strategy's most common ``confidence_threshold``;
+    ``thresholds`` lists the distinct ones seen (most common first, at most
+    five). ``mean_gap`` is the mean of ``confidence_threshold - top_score``.
+    ``histogram[i]`` counts the scores in ``[score_edges[i], score_edges[i+1])``
+    of the summary (the last bin includes its upper edge). ``scored`` is how
+    many had a ``top_score`` at all.
+    """
+
+    strategy: str
+    failures: int
+    scored: int
+    threshold: float | None
+    thresholds: tuple[float, ...]
+    score_min: float | None
+    score_mean: float | None
+    score_max: float | None
+    mean_gap: float | None
+    histogram: tuple[int, ...]
+    what_if: tuple[WhatIf, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatedQuery:
+    """A failing query seen ``count`` times (compared case-folded, spaces collapsed)."""
+
+    query: str
+    count: int
+    last_at: str
+    failure_types: tuple[str, ...]
+    strategies: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSummary:
+    """The failures of a time range, summarised for tuning retrieval.
+
+    Attributes:
+      since, until: The range asked for, as ``created_at`` text (``None``: open).
+      first_at, last_at: The first and last failure in it (``None`` when empty).
+      total: How many failures.
+      counts: Failures per (type, strategy), largest first.
+      bucket_seconds: The width of a timeline bucket.
+      timeline: Failures per bucket and type, every bucket of the range, in order.
+      latency_bounds: Upper bounds (ms) of the latency histogram's bins.
+      latency: Latency per strategy, most failures first.
+      score_edges: Edges of the low-confidence score histogram's bins.
+      low_confidence: Scores against threshold and what-ifs, per strategy.
+      repeated_queries: The failing queries seen most often (at least twice).
+
+    Plain data: :meth:`to_dict` gives its JSON form.
+    """
+
+    since: str | None
+    until: str | None
+    first_at: str | None
+    last_at: str | None
+    total: int
+    counts: tuple[TypeStrategyCount, ...]
+    bucket_seconds: int
+    timeline: tuple[TimeBucket, ...]
+    latency_bounds: tuple[int, ...]
+    latency: tuple[LatencyStats, ...]
+    score_edges: tuple[float, ...]
+    low_confidence: tuple[ThresholdStats, ...]
+    repeated_queries: tuple[RepeatedQuery, ...]
+
+    @property
+    def by_type(self) -> dict[str, int]:
+        """Failures per type, in the order of :class:`RetrievalFailureType`."""
+        totals: dict[str, int] = {}
+        for item in self.counts:
+            totals[item.failure_type] = totals.get(item.failure_type, 0) + item.count
+        return {name: totals[name] for name in _ordered_types(totals)}
+
+    @property
+    def by_strategy(self) -> dict[str, int]:
+        """Failures per strategy, most first."""
+        totals: dict[str, int] = {}
+        for item in self.counts:
+            totals[item.strategy] = totals.get(item.strategy, 0) + item.count
+        return dict(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready dicts, lists, strings and numbers."""
+        data = asdict(self)
+        data["by_type"] = self.by_type
+        data["by_strategy"] = self.by_strategy
+        return data
+
+
+def _ordered_types(types: Sequence[str] | dict[str, int]) -> list[str]:
+    known = [name for name in _TYPE_ORDER if name in types]
+    return known + sorted(name for name in types if name not in _TYPE_ORDER)
+
+
+def nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is at least ``raw`` (> 0)."""
+    exponent = math.floor(math.log10(raw))
+    base = 10.0**exponent
+    for factor in (1, 2, 5, 10):
+        if raw <= factor * base * (1 + 1e-12):
+            return round(factor * base, 12)
+    return round(10 * base, 12)  # pragma: no cover - the loop always returns
+
+
+def percentile(histogram: Sequence[tuple[int, int]], total: int, percent: float) -> int:
+    """Nearest-rank percentile from sorted ``(value, count)`` pairs totalling ``total``."""
+    rank = max(1, math.ceil(percent / 100 * total))
+    seen = 0
+    for value, count in histogram:
+        seen += count
+        if seen >= rank:
+            return value
+    return histogram[-1][0]
+
+
+def latency_bounds(max_ms: int) -> tuple[int, ...]:
+    """Bin upper bounds 1, 2, 5, 10, 20, 50... ms, up to the first covering ``max_ms``."""
+    bounds = [1]
+    while bounds[-1] < max_ms:
+        last = bounds[-1]
+        bounds.append(last * 5 // 2 if str(last).startswith("2") else last * 2)
+    return tuple(bounds)
+
+
+def _bucket_size(span: float, max_buckets: int) -> int:
+    for size in _BUCKET_SIZES:
+        if math.floor(span / size) + 1 <= max_buckets:
+            return size
+    size = _BUCKET_SIZES[-1]
+    while math.floor(span / size) + 1 > max_buckets:
+        size *= 2
+    return size
+
+
+def summarise(
+    execute: Execute,
+    filters: Filters,
+    *,
+    candidates: tuple[float, ...] | None,
+    top_queries: int,
+    max_buckets: int,
+    now: float,
+) -> FailureSummary:
+    """Compute a :class:`FailureSummary` with ``execute`` (which blocks on SQLite).
+
+    ``now`` (POSIX seconds) ends the timeline of a range with no ``until``.
+    """
+    conditions, params = filters.where()
+    where = where_clause(conditions)
+
+    counts = tuple(
+        TypeStrategyCount(failure_type, strategy, count)
+        for failure_type, strategy, count in execute(
+            f"SELECT failure_type, retrieval_strategy, count(*) FROM {TABLE}{where} "
+            "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+            params,
+        )
+    )
+    total = sum(item.count for item in counts)
+    first_at, last_at = execute(
+        f"SELECT min(created_at), max(created_at) FROM {TABLE}{where}", params
+    )[0]
+    types = _ordered_types({item.failure_type: 0 for item in counts})
+    bucket_seconds, timeline = _timeline(
+        execute, where, params, filters, first_at, last_at, types, max_buckets, now
+    )
+    bounds, latency = _latency(execute, where, params)
+    edges, low_confidence = _low_confidence(execute, conditions, params, candidates)
+    return FailureSummary(
+        since=filters.since,
+        until=filters.until,
+        first_at=first_at,
+        last_at=last_at,
+        total=total,
+        counts=counts,
+        bucket_seconds=bucket_seconds,
+        timeline=timeline,
+        latency_bounds=bounds,
+        latency=latency,
+        score_edges=edges,
+        low_confidence=low_confidence,
+        repeated_queries=_repeated(execute, where, params, top_queries),
+    )
+
+
+def _timeline(
+    execute: Execute,
+    where: str,
+    params: list[object],
+    filters: Filters,
+    first_at: str | None,
+    last_at: str | None,
+    types: list[str],
+    max_buckets: int,
+    now: float,
+) -> tuple[int, tuple[TimeBucket, ...]]:
+    first = None if first_at is None else epoch_seconds(first_at)
+    last = None if last_at is None else epoch_seconds(last_at)
+    start = epoch_seconds(filters.since) if filters.since is not None else first
+    if filters.until is not None:
+        end = epoch_seconds(filters.until)
+    elif filters.since is not None:
+        end = max(now, last or now)
+    else:
+        end = last
+    if start is None or end is None or end < start:
+        return _BUCKET_SIZES[0], ()
+    size = _bucket_size(end - start, max_buckets)
+    rows = execute(
+        f"SELECT CAST(strftime('%s', created_at) AS INTEGER) / ? AS bucket, failure_type, "
+        f"count(*) FROM {TABLE}{where} GROUP BY 1, 2",
+        [size, *params],
+    )
+    # The bucket parameter comes first in the statement, before the filters'.
+    by_bucket: dict[int, dict[str, int]] = {}
+    for bucket, failure_type, count in rows:
+        if bucket is not None:
+            by_bucket.setdefault(int(bucket), {})[failure_type] = count
+    first_index = int(start // size)
+    last_index = int(end // size)
+    if filters.until is not None and end == last_index * size and last_index > first_index:
+        last_index -= 1  # ``until`` is exclusive: no empty bucket starting at it
+    if by_bucket:
+        first_index = min(first_index, min(by_bucket))
+        last_index = max(last_index, max(by_bucket))
+    timeline = tuple(
+        TimeBucket(
+            start=text_at(index * size),
+            counts={name: by_bucket.get(index, {}).get(name, 0) for name in types},
+        )
+        for index in range(first_index, last_index + 1)
+    )
+    return size, timeline
+
+
+def _latency(
+    execute: Execute, where: str, params: list[object]
+) -> tuple[tuple[int, ...], tuple[LatencyStats, ...]]:
+    per_strategy: dict[str, list[tuple[int, int]]] = {}
+    for strategy, latency_ms, count in execute(
+        f"SELECT retrieval_strategy, latency_ms, count(*) FROM {TABLE}{where} "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        params,
+    ):
+        if isinstance(latency_ms, int | float):
+            per_strategy.setdefault(strategy, []).append((int(latency_ms), count))
+    if not per_strategy:
+        return (), ()
+    bounds = latency_bounds(max(pairs[-1][0] for pairs in per_strategy.values()))
+    stats: list[LatencyStats] = []
+    for strategy, pairs in per_strategy.items():
+        n = sum(count for _value, count in pairs)
+        histogram = [0] * len(bounds)
+        index = 0
+        for value, count in pairs:
+            while index < len(bounds) - 1 and value > bounds[index]:
+                index += 1
+            histogram[index] += count
+        stats.append(
+            LatencyStats(
+                strategy=strategy,
+                count=n,
+                mean_ms=sum(value * count for value, count in pairs) / n,
+                p50_ms=percentile(pairs, n, 50),
+                p95_ms=percentile(pairs, n, 95),
+                p99_ms=percentile(pairs, n, 99),
+                max_ms=pairs[-1][0],
+                histogram=tuple(histogram),
+            )
+        )
+    stats.sort(key=lambda item: (-item.count, item.strategy))
+    return bounds, tuple(stats)
+
+
+def _score_edges(low: float, high: float) -> tuple[float, ...]:
+    span = high - low
+    step = nice_step(span / _SCORE_BINS if span > 0 else max(abs(low) / 10, 1e-3))
+    start = math.floor(low / step + _EDGE_EPSILON) * step
+    bins = max(1, math.ceil((high - start) / step - _EDGE_EPSILON))
+    return tuple(round(start + i * step, 10) for i in range(bins + 1))
+
+
+def _default_candidates(threshold: float) -> tuple[float, ...]:
+    step = 0.05 if 0 < threshold <= 1 else nice_step(max(abs(threshold), 1e-9) / 20)
+    values = (round(threshold - k * step, 10) for k in range(1, _DEFAULT_CANDIDATES + 1))
+    return tuple(v for v in values if not (0 < threshold <= 1 and v < 0))
+
+
+def _low_confidence(
+    execute: Execute,
+    conditions: list[str],
+    params: list[object],
+    candidates: tuple[float, ...] | None,
+) -> tuple[tuple[float, ...], tuple[ThresholdStats, ...]]:
+    where = where_clause([*conditions, "failure_type = ?"])
+    base = [*params, _LOW_CONFIDENCE]
+    rows = execute(
+        "SELECT retrieval_strategy, count(*), count(top_score), min(top_score), "
+        f"avg(top_score), max(top_score), avg(confidence_threshold - top_score) "
+        f"FROM {TABLE}{where} GROUP BY 1 ORDER BY 2 DESC, 1",
+        base,
+    )
+    if not rows:
+        return (), ()
+    thresholds: dict[str, list[float]] = {}
+    for strategy, threshold, _count in execute(
+        f"SELECT retrieval_strategy, confidence_threshold, count(*) FROM {TABLE}{where} "
+        "AND confidence_threshold IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 DESC",
+        base,
+    ):
+        thresholds.setdefault(strategy, []).append(float(threshold))
+    scored = [row for row in rows if row[2]]
+    edges: tuple[float, ...] = ()
+    histograms: dict[str, list[int]] = {}
+    if scored:
+        low = min(float(row[3]) for row in scored)
+        high = max(
+            [float(row[5]) for row in scored] + [values[0] for values in thresholds.values()]
+        )
+        edges = _score_edges(low, high)
+        bins = len(edges) - 1
+        for strategy, index, count in execute(
+            f"SELECT retrieval_strategy, CAST((top_score - ?) / ? + ? AS INTEGER), count(*) "
+            f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY 1, 2",
+            [edges[0], edges[1] - edges[0], _EDGE_EPSILON, *base],
+        ):
+            histogram = histograms.setdefault(strategy, [0] * bins)
+            histogram[min(max(int(index), 0), bins - 1)] += count
+    stats: list[ThresholdStats] = []
+    for strategy, failures, n_scored, score_min, score_mean, score_max, gap in rows:
+        usual = thresholds.get(strategy, [])
+        threshold = usual[0] if usual else None
+        tried = candidates
+        if tried is None:
+            tried = () if threshold is None else _default_candidates(threshold)
+        tried = tuple(sorted(set(tried), reverse=True))
+        what_if: tuple[WhatIf, ...] = ()
+        if tried and n_scored:
+            sums = ", ".join("ifnull(sum(top_score >= ?), 0)" for _ in tried)
+            recovered = execute(
+                f"SELECT {sums} FROM {TABLE}{where} AND retrieval_strategy = ?",
+                [*tried, *base, strategy],
+            )[0]
+            what_if = tuple(
+                WhatIf(value, int(count), int(count) / failures)
+                for value, count in zip(tried, recovered, strict=True)
+            )
+        stats.append(
+            ThresholdStats(
+                strategy=strategy,
+                failures=failures,
+                scored=n_scored,
+                threshold=threshold,
+                thresholds=tuple(usual[:5]),
+                score_min=score_min,
+                score_mean=score_mean,
+                score_max=score_max,
+                mean_gap=gap,
+                histogram=tuple(histograms.get(strategy, [0] * (max(len(edges) - 1, 0)))),
+                what_if=what_if,
+            )
+        )
+    return edges, tuple(stats)
+
+
+def _repeated(
+    execute: Execute, where: str, params: list[object], top: int
+) -> tuple[RepeatedQuery, ...]:
+    if top == 0:
+        return ()
+    rows = execute(
+        "SELECT failurelog_normalise(query_text) AS normalised, count(*), max(created_at), "
+        "json_group_array(DISTINCT failure_type), json_group_array(DISTINCT retrieval_strategy) "
+        f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
+        "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
+        [*params, top],
+    )
+    return tuple(
+        RepeatedQuery(
+            query=query,
+            count=count,
+            last_at=last_at,
+            failure_types=tuple(_ordered_types(json.loads(types))),
+            strategies=tuple(sorted(json.loads(strategies))),
+        )
+        for query, count, last_at, types, strategies in rows
+    )
