@@ -1,0 +1,89 @@
+"""Claim 2: four processes with two loggers each share one file while another
+connection takes the write lock for up to 2 seconds at random moments.
+
+Nothing is lost (each logger ends with written == accepted, the row count is
+their sum, every number is there once), no exception escapes a child, and the
+statistics show the retries the lock caused.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+from pathlib import Path
+
+from trio_failurelog import TABLE
+
+from ._helpers import integrity, spawn_child
+
+PROCESSES = 4
+CI_SECONDS = 3.0
+STRESS_SECONDS = 60.0
+MAX_HOLD = 2.0
+
+
+def _hold_lock_at_random(database: Path, stop: threading.Event, holds: list[float]) -> None:
+    """Take the write lock (BEGIN IMMEDIATE) for up to MAX_HOLD seconds, again and again.
+
+    The first hold starts at once, while the children are still opening the file.
+    """
+    rng = random.Random(2024)
+    conn = sqlite3.connect(database, timeout=30, isolation_level=None)
+    try:
+        while not stop.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            hold = rng.uniform(0.5, MAX_HOLD)
+            stop.wait(hold)
+            conn.execute("COMMIT")
+            holds.append(hold)
+            stop.wait(rng.uniform(0.05, 0.5))
+    finally:
+        conn.close()
+
+
+def test_four_processes_two_loggers_each_and_a_lock_holder(tmp_path: Path, stress: bool) -> None:
+    database = tmp_path / "shared.db"
+    with sqlite3.connect(database) as conn:  # a WAL file, as the loggers make it
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    seconds = STRESS_SECONDS if stress else CI_SECONDS
+    stop = threading.Event()
+    holds: list[float] = []
+    holder = threading.Thread(target=_hold_lock_at_random, args=(database, stop, holds))
+    holder.start()
+    try:
+        children = [
+            spawn_child("contend", str(database), str(seconds), str(n), str(tmp_path / f"r{n}"))
+            for n in range(PROCESSES)
+        ]
+        outputs = [child.communicate(timeout=seconds + 120) for child in children]
+    finally:
+        stop.set()
+        holder.join()
+    assert holds, "the lock was never taken"
+
+    accepted = written = retries = 0
+    for child, (stdout, stderr) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, stderr
+        assert "Traceback" not in stderr, stderr
+        for stats in json.loads(stdout):
+            assert stats["accepted"] > 0
+            assert stats["written"] == stats["accepted"], stats
+            assert stats["failed"] == 0, stats
+            assert stats["dropped_full"] == stats["dropped_closed"] == 0, stats
+            accepted += stats["accepted"]
+            written += stats["written"]
+            retries += stats["retries"]
+    assert retries > 0, "the lock holder caused no retry"
+
+    assert integrity(database) == ["ok"]
+    conn = sqlite3.connect(database)
+    try:
+        count, distinct = conn.execute(
+            f"SELECT count(*), count(DISTINCT conversation_id) FROM {TABLE}"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert count == distinct == written == accepted
