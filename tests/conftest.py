@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+import trio
+import trio.testing
+
+from trio_failurelog._threads import SerialThread
+
+T = TypeVar("T")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,3 +42,24 @@ def lib_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
     """caplog capturing the library's logger at DEBUG."""
     with caplog.at_level(logging.DEBUG, logger="trio_failurelog"):
         yield caplog
+
+
+@pytest.fixture
+def virtual_time(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> trio.testing.MockClock:
+    """trio's autojumping mock clock, with the writer's SQLite calls made inline.
+
+    Autojump advances the clock whenever every task is blocked, and a task
+    waiting for a worker thread counts as blocked: deadlines would expire
+    while a real thread writes. Running the blocking calls on the event loop's
+    thread (after a checkpoint) keeps virtual time exact. Tests of the thread
+    hand-off itself use real threads and no mock clock.
+    """
+
+    async def inline(fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
+        await trio.lowlevel.checkpoint()
+        return fn()
+
+    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(inline))
+    return autojump_clock

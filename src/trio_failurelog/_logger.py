@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ PURGE_CHUNK: Final = 1000
 _RETRY_FIRST_DELAY: Final = 0.01
 _RETRY_MAX_DELAY: Final = 1.0
 _SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+_NEVER: Final = sys.maxsize
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +210,17 @@ class RetrievalFailureLogger:
         # The partial batch lives on the instance so that a cancelled writer's
         # shutdown drain still finds it.
         self._batch: list[QueuedRecord] = []
-        self._gather_scope: trio.CancelScope | None = None
+        self._call_scope: trio.CancelScope | None = None  # the store call under way
         self._flush_target = 0
         self._space = trio.lowlevel.ParkingLot()  # send() waiting for room
+        # The writer never parks inside the channel's receive(): a record handed
+        # straight to a waiting receiver would be in neither the buffer nor the
+        # batch, and the statistics could not count it. It parks here instead,
+        # and is woken once ``_accepted`` reaches ``_wake_at``: when its batch
+        # would be full, not at every record.
+        self._arrivals = trio.lowlevel.ParkingLot()
+        self._wake_at = _NEVER
+        self._channel_ended = False
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting for the writer
         self._store: SQLiteStore | None = None
         self._thread = SerialThread()
@@ -263,7 +273,7 @@ class RetrievalFailureLogger:
 
     def _offer(self, record: RetrievalFailureRecord, stamp: float) -> bool:
         try:
-            self._send.send_nowait((record, stamp))
+            self._put((record, stamp))
         except trio.WouldBlock:
             self._dropped_full += 1
             self._note_drop("the buffer is full")
@@ -272,8 +282,18 @@ class RetrievalFailureLogger:
             self._dropped_closed += 1
             self._note_drop("the logger is closed")
             return False
-        self._accepted += 1
         return True
+
+    def _put(self, item: QueuedRecord) -> None:
+        """Queue ``item``, or raise ``WouldBlock``/``ClosedResourceError``; O(1)."""
+        self._send.send_nowait(item)
+        self._accepted += 1
+        if self._accepted >= self._wake_at:
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        self._wake_at = _NEVER
+        self._arrivals.unpark_all()
 
     async def send(self, record: RetrievalFailureRecord) -> bool:
         """Queue ``record`` like :meth:`log`, but wait for room instead of dropping.
@@ -289,7 +309,7 @@ class RetrievalFailureLogger:
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             try:
-                self._send.send_nowait(item)
+                self._put(item)
             except trio.WouldBlock:
                 # The writer unparks us whenever it takes records out.
                 await self._space.park()
@@ -299,7 +319,6 @@ class RetrievalFailureLogger:
                 self._note_drop("the logger is closed")
                 accepted = False
             else:
-                self._accepted += 1
                 accepted = True
             await trio.lowlevel.cancel_shielded_checkpoint()
             return accepted
@@ -371,8 +390,7 @@ class RetrievalFailureLogger:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
         self._flush_target = max(self._flush_target, target)
-        if self._gather_scope is not None:
-            self._gather_scope.cancel()
+        self._wake_writer()  # stop gathering: write what there is
         while self._settled < target:
             await self._settled_lot.park()
 
@@ -422,8 +440,11 @@ class RetrievalFailureLogger:
         self._closing = True
         self._drain_deadline = _clock() + self._drain_timeout
         self._run_scope.deadline = self._drain_deadline
+        if self._call_scope is not None:
+            self._call_scope.deadline = self._drain_deadline
         self._send.close()
         self._space.unpark_all()  # blocked send()s now see the channel closed
+        self._wake_writer()  # to drain what is queued, without gathering more
 
     def _finish(self) -> None:
         self._state = _State.CLOSED
@@ -465,7 +486,7 @@ class RetrievalFailureLogger:
         self._state = _State.RUNNING
         self._token = trio.lowlevel.current_trio_token()
         try:
-            self._store = await trio.to_thread.run_sync(
+            self._store = await self._thread.run(
                 functools.partial(
                     SQLiteStore.open,
                     self._database,
@@ -512,40 +533,51 @@ class RetrievalFailureLogger:
                 await self._purge(self._retention_days)
 
     async def _collect(self) -> bool:
-        """Fill ``self._batch``; return ``False`` once the channel is closed and empty."""
+        """Fill ``self._batch``; return ``False`` once the channel is closed and empty.
+
+        Waits for a first record, then gathers until the batch is full, or
+        ``flush_interval`` has passed, or a flush or close asks for a write now.
+        """
         batch = self._batch
-        if not batch:
-            try:
-                batch.append(await self._receive.receive())
-            except trio.EndOfChannel:
-                return False
         self._take_waiting()
-        if (
-            len(batch) < self._batch_size
-            and not self._closing
-            and self._flush_target <= self._settled
-        ):
-            with trio.move_on_after(self._flush_interval) as scope:
-                self._gather_scope = scope
-                try:
-                    while len(batch) < self._batch_size:
-                        batch.append(await self._receive.receive())
-                        self._take_waiting()
-                except trio.EndOfChannel:
-                    pass
-                finally:
-                    self._gather_scope = None
+        while not batch:
+            if self._channel_ended:
+                return False
+            await self._wait_for_records(1)
+            self._take_waiting()
+        with trio.move_on_after(self._flush_interval):
+            while not self._must_write_now():
+                await self._wait_for_records(self._batch_size - len(batch))
+                self._take_waiting()
+        self._take_waiting()  # what arrived since the last wake-up, if the deadline woke us
         return True
 
+    def _must_write_now(self) -> bool:
+        return (
+            len(self._batch) >= self._batch_size
+            or self._closing
+            or self._flush_target > self._settled
+        )
+
+    async def _wait_for_records(self, count: int) -> None:
+        """Park until ``count`` more records are accepted, or a flush or close."""
+        self._wake_at = self._accepted + count
+        try:
+            await self._arrivals.park()
+        finally:
+            self._wake_at = _NEVER
+
     def _take_waiting(self) -> None:
-        """Move what is already in the buffer into the batch, up to ``batch_size``."""
+        """Move what is in the buffer into the batch, up to ``batch_size``."""
         batch = self._batch
         receive_nowait = self._receive.receive_nowait
         try:
             for _ in range(self._batch_size - len(batch)):
                 batch.append(receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
+        except trio.WouldBlock:
             pass
+        except trio.EndOfChannel:
+            self._channel_ended = True
         if self._space:
             self._space.unpark_all()
 
@@ -599,19 +631,22 @@ class RetrievalFailureLogger:
     async def _call_with_retries(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the store's thread, retrying while the database is busy.
 
-        Before closing, the thread call is shielded: cancelling the writer lets
-        the write in progress finish and be counted, then the drain begins.
-        While draining it is not, so the drain deadline is honoured even if the
-        disk hangs (the call is abandoned). Backoff sleeps are always cancellable.
+        The thread call is shielded, so that a cancelled writer lets the call in
+        progress finish and be counted before the drain begins, but the shield
+        carries the drain deadline (set when closing begins, even mid-call): a
+        call still running then is abandoned, so the deadline holds even when
+        the disk hangs. Backoff sleeps are not shielded.
         """
         delay = _RETRY_FIRST_DELAY
         give_up = _clock() + self._retry_timeout
         while True:
             try:
-                if self._closing:
-                    return await self._thread.run(fn)
-                with trio.CancelScope(shield=True):
-                    return await self._thread.run(fn)
+                with trio.CancelScope(shield=True, deadline=self._drain_deadline) as call:
+                    self._call_scope = call
+                    try:
+                        return await self._thread.run(fn)
+                    finally:
+                        self._call_scope = None
             except sqlite3.OperationalError as exc:
                 if not is_transient(exc) or _clock() + delay > give_up:
                     raise
@@ -662,11 +697,10 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
         nursery = await manager.__aenter__()
         try:
             await nursery.start(self._logger.run)
-        except BaseException:
-            # Leave the (empty) nursery without handing it the error, so the
-            # setup error comes out as itself rather than in an ExceptionGroup.
-            with trio.CancelScope(shield=True):
-                await manager.__aexit__(None, None, None)
+        except BaseException as error:
+            # The nursery is empty: leave it, and let the setup error come out
+            # as itself rather than in an ExceptionGroup.
+            await _exit_nursery(manager, pending=error)
             raise
         self._nursery_manager = manager
         return self._logger
@@ -681,19 +715,29 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
         assert manager is not None
         with trio.CancelScope(shield=True):
             await self._logger.aclose()
-        # The writer has finished, so the nursery closes at once. The block's
-        # exception is not passed in: with strict exception groups the nursery
-        # would wrap it, and it must come out as itself.
-        try:
-            await manager.__aexit__(None, None, None)
-        except BaseException as error:
-            if exc is not None and _is_cancellation(error):
-                # The enclosing scope is cancelled too; the block's own exception
-                # says more, and the scope delivers its cancellation regardless.
-                return
-            if isinstance(error, BaseExceptionGroup):  # the writer crashed: a bug
-                raise _sole_exception(error) from None
-            raise
+        # The writer has finished, so the nursery closes at once.
+        await _exit_nursery(manager, pending=exc)
+
+
+async def _exit_nursery(
+    manager: AbstractAsyncContextManager[trio.Nursery], pending: BaseException | None
+) -> None:
+    """Exit a nursery whose tasks are done without handing it ``pending``.
+
+    ``pending`` is the exception already on its way out of our context
+    manager. With strict exception groups the nursery would wrap it, and it
+    must come out as itself. A cancellation raised by the exit itself yields to
+    it: the enclosing scope delivers its cancellation again at its next
+    checkpoint anyway.
+    """
+    try:
+        await manager.__aexit__(None, None, None)
+    except BaseException as error:
+        if pending is not None and _is_cancellation(error):
+            return
+        if isinstance(error, BaseExceptionGroup):  # the writer crashed: a bug
+            raise _sole_exception(error) from None
+        raise
 
 
 def _is_cancellation(error: BaseException) -> bool:

@@ -24,6 +24,11 @@ class SerialThread:
     connection) be used across cancellable calls.
     """
 
+    # The one place blocking work leaves the event loop's thread. Tests that run
+    # on trio's mock clock replace it with an inline call: time must not jump
+    # ahead while a real thread works.
+    _to_thread = staticmethod(trio.to_thread.run_sync)
+
     def __init__(self) -> None:
         self._idle = trio.Event()
         self._idle.set()
@@ -61,7 +66,7 @@ class SerialThread:
         with self._lock:
             self._running = True
         try:
-            result = await trio.to_thread.run_sync(job, abandon_on_cancel=True)
+            result = await self._to_thread(job, abandon_on_cancel=True)
         except trio.Cancelled:
             # Decide under the lock, so that exactly one side (this task or the
             # thread's finally) marks the worker idle again.
@@ -89,4 +94,4 @@ class SerialThread:
                 self._on_abandoned_done = closer
                 return
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(closer)
+            await self._to_thread(closer)

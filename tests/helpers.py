@@ -1,0 +1,44 @@
+"""Small helpers shared by the logger tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from trio_failurelog import TABLE, LoggerStatistics, RetrievalFailureRecord
+
+
+def record(i: int = 0, **overrides: Any) -> RetrievalFailureRecord:
+    """A valid record whose query text says which one it is."""
+    values: dict[str, Any] = {
+        "failure_type": "no_hit",
+        "retrieval_strategy": "semantic",
+        "query_text": f"query {i}",
+        "latency_ms": i,
+    }
+    values.update(overrides)
+    return RetrievalFailureRecord(**values)
+
+
+def fetch(path: Path, sql: str = f"SELECT * FROM {TABLE} ORDER BY id") -> list[sqlite3.Row]:
+    """Rows of ``sql``, read through a connection of its own that is closed after."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.row_factory = sqlite3.Row
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def count_rows(path: Path) -> int:
+    return int(fetch(path, f"SELECT count(*) FROM {TABLE}")[0][0])
+
+
+def queries(path: Path) -> list[str]:
+    return [row[0] for row in fetch(path, f"SELECT query_text FROM {TABLE} ORDER BY id")]
+
+
+def assert_accounted(stats: LoggerStatistics) -> None:
+    """The invariant every quiescent snapshot must satisfy."""
+    assert stats.accepted == stats.written + stats.failed + stats.queued, stats

@@ -1,0 +1,267 @@
+"""RetrievalFailureRecord: validation, normalisation, truncation."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trio_failurelog import (
+    ERROR_CONTEXT_MAX_CHARS,
+    QUERY_TEXT_MAX_CHARS,
+    RetrievalFailureRecord,
+    RetrievalFailureType,
+)
+
+INT64_MAX = 2**63 - 1
+
+
+def make(**overrides: Any) -> RetrievalFailureRecord:
+    values: dict[str, Any] = {
+        "failure_type": "no_hit",
+        "retrieval_strategy": "semantic",
+        "query_text": "where did I park",
+    }
+    values.update(overrides)
+    return RetrievalFailureRecord(**values)
+
+
+def test_defaults_and_derived_query_len() -> None:
+    record = make(query_text="héllo")
+    assert record.failure_type is RetrievalFailureType.NO_HIT
+    assert record.query_len == len("héllo".encode())  # bytes, not characters
+    assert record.conversation_id is None
+    assert record.turn_index == 0
+    assert record.result_count == 0
+    assert record.latency_ms == 0
+    assert record.top_score is None
+    assert record.edge_types is None
+    assert record.id is None
+    assert record.created_at is None
+
+
+def test_is_frozen_slotted_and_hashable() -> None:
+    record = make()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.query_text = "other"  # type: ignore[misc]
+    assert not hasattr(record, "__dict__")
+    assert record == make()
+    assert hash(record) == hash(make())
+
+
+def test_positional_required_and_keyword_only_rest() -> None:
+    record = RetrievalFailureRecord(RetrievalFailureType.TIMEOUT, "graph", "q", latency_ms=3)
+    assert record.failure_type == "timeout"
+    with pytest.raises(TypeError):
+        RetrievalFailureRecord("timeout", "graph", "q", None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", list(RetrievalFailureType))
+def test_failure_type_accepts_enum_and_its_string(value: RetrievalFailureType) -> None:
+    assert make(failure_type=value).failure_type is value
+    assert make(failure_type=value.value).failure_type is value
+
+
+@pytest.mark.parametrize("bad", ["NO_HIT", "No_Hit", "nohit", "", "miss"])
+def test_failure_type_is_exact(bad: str) -> None:
+    with pytest.raises(ValueError, match="failure_type"):
+        make(failure_type=bad)
+
+
+@pytest.mark.parametrize("bad", [None, 1, b"no_hit", ["no_hit"]])
+def test_failure_type_wrong_type(bad: object) -> None:
+    with pytest.raises(TypeError, match="failure_type"):
+        make(failure_type=bad)
+
+
+@pytest.mark.parametrize("field", ["retrieval_strategy", "query_text", "error_context"])
+@pytest.mark.parametrize("bad", [b"bytes", 3, 1.5])
+def test_text_fields_reject_non_str(field: str, bad: object) -> None:
+    with pytest.raises(TypeError, match=field):
+        make(**{field: bad})
+
+
+@pytest.mark.parametrize(
+    "field", ["turn_index", "result_count", "latency_ms", "query_len", "conversation_id", "id"]
+)
+@pytest.mark.parametrize("bad", [True, False, 1.0, "3"])
+def test_integer_fields_reject_bool_float_str(field: str, bad: object) -> None:
+    with pytest.raises(TypeError, match=field):
+        make(**{field: bad})
+
+
+@pytest.mark.parametrize("field", ["turn_index", "result_count", "latency_ms", "query_len"])
+def test_counts_must_not_be_negative(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        make(**{field: -1})
+    assert getattr(make(**{field: 0}), field) == 0
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["turn_index", "result_count", "latency_ms", "query_len", "conversation_id", "id"],
+)
+def test_integers_must_fit_sqlite(field: str) -> None:
+    assert getattr(make(**{field: INT64_MAX}), field) == INT64_MAX
+    with pytest.raises(ValueError, match=field):
+        make(**{field: INT64_MAX + 1})
+
+
+def test_conversation_id_may_be_negative_down_to_int64_min() -> None:
+    assert make(conversation_id=-(2**63)).conversation_id == -(2**63)
+    with pytest.raises(ValueError, match="conversation_id"):
+        make(conversation_id=-(2**63) - 1)
+
+
+@pytest.mark.parametrize("field", ["top_score", "confidence_threshold"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_scores_must_be_finite(field: str, bad: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        make(**{field: bad})
+
+
+@pytest.mark.parametrize("field", ["top_score", "confidence_threshold"])
+def test_scores_types(field: str) -> None:
+    with pytest.raises(TypeError, match=field):
+        make(**{field: True})
+    with pytest.raises(TypeError, match=field):
+        make(**{field: "0.5"})
+    with pytest.raises(ValueError, match=field):
+        make(**{field: 10**400})  # an int too large for a float
+    value = make(**{field: 1}).__getattribute__(field)
+    assert value == 1.0
+    assert type(value) is float
+
+
+def test_subclasses_become_plain_values() -> None:
+    class Text(str):
+        def __str__(self) -> str:
+            return "something else"
+
+    class Count(int):
+        def __int__(self) -> int:
+            return 999
+
+    class Score(float):
+        pass
+
+    record = make(
+        retrieval_strategy=Text("semantic"),
+        query_text=Text("q"),
+        latency_ms=Count(7),
+        top_score=Score(0.25),
+        failure_type=Text("timeout"),
+    )
+    assert type(record.retrieval_strategy) is str
+    assert record.retrieval_strategy == "semantic"
+    assert type(record.query_text) is str
+    assert type(record.latency_ms) is int
+    assert record.latency_ms == 7
+    assert type(record.top_score) is float
+    assert record.failure_type is RetrievalFailureType.TIMEOUT
+
+
+def test_edge_types() -> None:
+    assert make(edge_types=["causes", "mentions"]).edge_types == ("causes", "mentions")
+    assert make(edge_types=()).edge_types == ()
+    with pytest.raises(TypeError, match="edge_types"):
+        make(edge_types="causes")
+    with pytest.raises(TypeError, match="edge_types"):
+        make(edge_types=["ok", 3])
+    with pytest.raises(TypeError, match="edge_types"):
+        make(edge_types=5)
+
+
+def test_created_at_format() -> None:
+    assert make(created_at="2026-01-02 03:04:05").created_at == "2026-01-02 03:04:05"
+    assert make(created_at="2026-01-02 03:04:05.123").created_at == "2026-01-02 03:04:05.123"
+    for bad in ["2026-01-02T03:04:05", "yesterday", "2026-01-02", "2026-01-02 03:04:05Z"]:
+        with pytest.raises(ValueError, match="created_at"):
+            make(created_at=bad)
+
+
+def test_lone_surrogates_are_repaired_and_pairs_joined() -> None:
+    record = make(query_text="a\ud800b\ud83d\ude00", error_context="\udfff")
+    assert record.query_text == "a\ufffdb\U0001f600"
+    assert record.error_context == "\ufffd"
+    record.query_text.encode("utf-8")  # always encodable now
+    assert record.query_len == len(record.query_text.encode("utf-8"))
+
+
+def test_truncated_cuts_characters_and_keeps_original_length() -> None:
+    query = "é" * (QUERY_TEXT_MAX_CHARS + 10)
+    context = "x" * (ERROR_CONTEXT_MAX_CHARS + 1)
+    record = make(query_text=query, error_context=context, latency_ms=9)
+    cut = record.truncated()
+    assert cut.query_text == "é" * QUERY_TEXT_MAX_CHARS
+    assert cut.error_context == "x" * ERROR_CONTEXT_MAX_CHARS
+    assert cut.query_len == len(query.encode()) == record.query_len
+    assert cut.latency_ms == 9
+    assert cut.failure_type is record.failure_type
+
+
+def test_truncated_returns_self_when_short() -> None:
+    record = make(
+        query_text="q" * QUERY_TEXT_MAX_CHARS, error_context="e" * ERROR_CONTEXT_MAX_CHARS
+    )
+    assert record.truncated() is record
+
+
+def test_explicit_query_len_is_kept() -> None:
+    assert make(query_text="short", query_len=4096).query_len == 4096
+
+
+text = st.text(st.characters(codec=None, exclude_categories=()), max_size=700)
+
+
+@given(query=text, context=st.none() | text, strategy=text)
+def test_any_text_is_accepted_encodable_and_cut_to_bounds(
+    query: str, context: str | None, strategy: str
+) -> None:
+    record = make(query_text=query, error_context=context, retrieval_strategy=strategy)
+    cut = record.truncated()
+    for value in (cut.query_text, cut.error_context or "", cut.retrieval_strategy):
+        value.encode("utf-8")
+    assert len(cut.query_text) <= QUERY_TEXT_MAX_CHARS
+    assert cut.error_context is None or len(cut.error_context) <= ERROR_CONTEXT_MAX_CHARS
+    assert record.query_text.startswith(cut.query_text)
+    assert cut.query_len == len(record.query_text.encode("utf-8"))
+
+
+@given(
+    value=st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.booleans()
+    | st.text(max_size=5)
+    | st.none()
+)
+def test_latency_is_valid_or_rejected_naming_the_field(value: object) -> None:
+    try:
+        record = make(latency_ms=value)
+    except (TypeError, ValueError) as exc:
+        assert "latency_ms" in str(exc)
+    else:
+        assert type(record.latency_ms) is int
+        assert 0 <= record.latency_ms <= INT64_MAX
+        assert record.latency_ms == value
+
+
+@given(value=st.floats() | st.integers(min_value=-(10**400), max_value=10**400))
+def test_scores_are_finite_floats_or_rejected(value: float) -> None:
+    try:
+        record = make(top_score=value)
+    except ValueError as exc:
+        assert "top_score" in str(exc)
+        if isinstance(value, float):
+            assert not math.isfinite(value)
+        else:
+            with pytest.raises(OverflowError):
+                float(value)
+    else:
+        assert record.top_score is not None
+        assert math.isfinite(record.top_score)
+        assert record.top_score == float(value)

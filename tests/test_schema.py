@@ -1,0 +1,165 @@
+"""The table: created as the reference describes, foreign tables checked, indexes not doubled."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from trio_failurelog import SCHEMA_VERSION, TABLE, IncompatibleSchemaError
+from trio_failurelog._schema import COLUMNS, ensure_schema
+
+# The table as the reference application (Rust, sqlx) creates it, with its own
+# index names. Both programs must be able to use each other's file.
+REFERENCE_DDL = """
+CREATE TABLE IF NOT EXISTS memory_retrieval_failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
+    turn_index INTEGER NOT NULL DEFAULT 0,
+    failure_type TEXT NOT NULL CHECK(failure_type IN ('no_hit','low_confidence','timeout','error')),
+    retrieval_strategy TEXT NOT NULL,
+    query_text TEXT NOT NULL,
+    query_len INTEGER NOT NULL DEFAULT 0,
+    top_score REAL,
+    confidence_threshold REAL,
+    result_count INTEGER NOT NULL DEFAULT 0,
+    latency_ms INTEGER NOT NULL DEFAULT 0,
+    edge_types TEXT,
+    error_context TEXT,
+    created_at TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE INDEX IF NOT EXISTS idx_mrf_failure_type ON memory_retrieval_failures(failure_type);
+CREATE INDEX IF NOT EXISTS idx_mrf_strategy ON memory_retrieval_failures(retrieval_strategy);
+CREATE INDEX IF NOT EXISTS idx_mrf_created_at ON memory_retrieval_failures(created_at);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def columns(conn: sqlite3.Connection) -> dict[str, tuple[str, int, str | None, int]]:
+    return {
+        row[1]: (row[2], row[3], row[4], row[5])
+        for row in conn.execute(f"PRAGMA table_info({TABLE})")
+    }
+
+
+def indexed_columns(conn: sqlite3.Connection) -> list[str]:
+    found: list[str] = []
+    for index in conn.execute(f"PRAGMA index_list({TABLE})").fetchall():
+        if index[3] == "c":  # created by CREATE INDEX, not by a constraint
+            found.extend(row[2] for row in conn.execute(f"PRAGMA index_info('{index[1]}')"))
+    return sorted(found)
+
+
+def test_new_database_gets_the_reference_shape(db_path: Path) -> None:
+    conn = connect(db_path)
+    ensure_schema(conn)
+    cols = columns(conn)
+    assert list(cols) == ["id", *COLUMNS]
+    assert cols["id"] == ("INTEGER", 0, None, 1)
+    assert cols["turn_index"] == ("INTEGER", 1, "0", 0)
+    assert cols["failure_type"][:2] == ("TEXT", 1)
+    assert cols["top_score"][:2] == ("REAL", 0)
+    assert cols["created_at"] == ("TEXT", 1, "datetime('now')", 0)
+    assert indexed_columns(conn) == ["created_at", "failure_type", "retrieval_strategy"]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone()[0]
+    assert "AUTOINCREMENT" in sql
+
+
+def test_check_constraint_refuses_unknown_failure_type(db_path: Path) -> None:
+    conn = connect(db_path)
+    ensure_schema(conn)
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(
+            f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text) "
+            "VALUES ('NO_HIT', 's', 'q')"
+        )
+
+
+def test_defaults_match_the_reference(db_path: Path) -> None:
+    conn = connect(db_path)
+    ensure_schema(conn)
+    conn.execute(
+        f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text) "
+        "VALUES ('timeout', 's', 'q')"
+    )
+    row = conn.execute(
+        f"SELECT turn_index, query_len, result_count, latency_ms, created_at FROM {TABLE}"
+    ).fetchone()
+    assert row[:4] == (0, 0, 0, 0)
+    assert len(row[4]) == len("YYYY-MM-DD HH:MM:SS")
+
+
+def test_reference_database_is_accepted_without_new_indexes_or_version(db_path: Path) -> None:
+    conn = connect(db_path)
+    conn.execute("CREATE TABLE conversations (id INTEGER PRIMARY KEY)")
+    conn.executescript(REFERENCE_DDL)
+    ensure_schema(conn)
+    ensure_schema(conn)  # idempotent
+    assert indexed_columns(conn) == ["created_at", "failure_type", "retrieval_strategy"]
+    # The file belongs to the other application: its user_version is not ours to set.
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+
+
+def test_missing_index_is_added_to_an_existing_table(db_path: Path) -> None:
+    conn = connect(db_path)
+    conn.executescript(REFERENCE_DDL)
+    conn.execute("DROP INDEX idx_mrf_strategy")
+    ensure_schema(conn)
+    assert indexed_columns(conn) == ["created_at", "failure_type", "retrieval_strategy"]
+
+
+def test_wider_declared_types_are_compatible(db_path: Path) -> None:
+    conn = connect(db_path)
+    ddl = REFERENCE_DDL.replace("latency_ms INTEGER", "latency_ms BIGINT").replace(
+        "query_text TEXT", "query_text VARCHAR(2000)"
+    )
+    conn.executescript(ddl)
+    ensure_schema(conn)
+
+
+def test_extra_nullable_column_is_compatible(db_path: Path) -> None:
+    conn = connect(db_path)
+    conn.executescript(REFERENCE_DDL)
+    conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN note TEXT")
+    ensure_schema(conn)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda ddl: ddl.replace("    edge_types TEXT,\n", ""), "'edge_types' is missing"),
+        (
+            lambda ddl: ddl.replace("top_score REAL", "top_score TEXT"),
+            "'top_score' is TEXT, expected REAL",
+        ),
+        (
+            lambda ddl: ddl.replace("error_context TEXT", "error_context TEXT NOT NULL"),
+            "'error_context' is NOT NULL",
+        ),
+        (
+            lambda ddl: ddl.replace(
+                "created_at TEXT NOT NULL DEFAULT (datetime('now'))",
+                "created_at TEXT NOT NULL DEFAULT (datetime('now')),\n    tenant TEXT NOT NULL",
+            ),
+            "'tenant' is NOT NULL without a default",
+        ),
+        (
+            lambda ddl: ddl.replace("id INTEGER PRIMARY KEY AUTOINCREMENT", "id INTEGER"),
+            "'id' is not the INTEGER PRIMARY KEY",
+        ),
+    ],
+)
+def test_incompatible_tables_are_refused_with_the_reason(
+    db_path: Path, change: Callable[[str], str], message: str
+) -> None:
+    conn = connect(db_path)
+    conn.executescript(change(REFERENCE_DDL))
+    with pytest.raises(IncompatibleSchemaError, match=message):
+        ensure_schema(conn)
+    assert not conn.in_transaction
