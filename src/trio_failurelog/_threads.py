@@ -30,7 +30,8 @@ class SerialThread:
     _to_thread = staticmethod(trio.to_thread.run_sync)
 
     def __init__(self) -> None:
-        self._idle = trio.Event()
+        self._turn = trio.StrictFIFOLock()  # callers take turns, in order
+        self._idle = trio.Event()  # unset while a (possibly abandoned) call runs
         self._idle.set()
         self._lock = threading.Lock()
         self._running = False
@@ -45,6 +46,10 @@ class SerialThread:
         while waiting for the previous call, nothing happens; while ``fn``
         runs, the call is abandoned as described on the class.
         """
+        async with self._turn:
+            return await self._run_now(fn)
+
+    async def _run_now(self, fn: Callable[[], T]) -> T:
         await self._idle.wait()
         idle = self._idle = trio.Event()
         token = trio.lowlevel.current_trio_token()
@@ -84,14 +89,18 @@ class SerialThread:
         return result
 
     async def close(self, closer: Callable[[], object]) -> None:
-        """Run ``closer()`` after the last call: now on a thread, or when an
-        abandoned call's thread finishes (then this returns at once).
+        """Run ``closer()`` on a worker thread after every call has finished.
 
-        Never waits for an abandoned call, so shutting down stays bounded.
+        If an abandoned call is still running, ``closer`` is left for its
+        thread to run when it finishes, and this returns at once: shutting down
+        never waits for a hung call. Otherwise it takes its turn after calls
+        under way. Shielded from cancellation: a resource is always closed.
         """
         with self._lock:
-            if self._running:
+            if self._running and self.abandoned:
                 self._on_abandoned_done = closer
                 return
         with trio.CancelScope(shield=True):
-            await self._to_thread(closer)
+            async with self._turn:
+                await self._idle.wait()
+                await self._to_thread(closer)
