@@ -644,7 +644,8 @@ async def test_drain_timeout_is_honoured_when_the_disk_hangs(
         assert (stats.written, stats.failed, stats.queued) == (1, 10, 0)
         assert stats.last_error is not None
         assert "drain_timeout" in stats.last_error
-        assert calls == [1, 4]  # one write hung and was abandoned; the rest never started
+        # One write hung (or was abandoned before its thread even began); no other began.
+        assert calls in ([1], [1, 4])
     finally:
         release.set()
     summary = [r for r in lib_log.records if "closed:" in r.getMessage()]
