@@ -12,8 +12,8 @@ from typing import Final
 __all__ = ["format_duration", "parse_duration"]
 
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART: Final = re.compile(r"(\d+)([smhdw])")
-_WHOLE: Final = re.compile(r"(?:\d+[smhdw])+")
+_PART: Final = re.compile(r"([0-9]+)([smhdw])")
+_WHOLE: Final = re.compile(r"(?:[0-9]+[smhdw])+")
 _EXAMPLES: Final = "30s, 15m, 24h, 30d or 2w"
 
 

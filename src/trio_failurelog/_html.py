@@ -76,9 +76,12 @@ def type_colour(failure_type: str) -> str:
     return TYPE_COLOURS.get(failure_type, _OTHER_TYPE_COLOUR)
 
 
-def strategy_colour(index: int) -> str:
-    """The colour of the ``index``-th strategy (the summary's order)."""
-    return STRATEGY_COLOURS[index % len(STRATEGY_COLOURS)]
+def strategy_colours(summary: FailureSummary) -> dict[str, str]:
+    """One colour per strategy, the same in every chart (most failures first)."""
+    return {
+        strategy: STRATEGY_COLOURS[index % len(STRATEGY_COLOURS)]
+        for index, strategy in enumerate(summary.by_strategy)
+    }
 
 
 def _number(value: float) -> str:
@@ -203,6 +206,7 @@ def _latency_chart(summary: FailureSummary) -> str:
     scale = plot_height / ticks[-1]
     slot = plot_width / len(bounds)
     bar = slot * 0.84 / len(stats)
+    colours = strategy_colours(summary)
     parts = _y_axis(ticks, scale, "%")
     for bin_index, upper in enumerate(bounds):
         group_x = _LEFT + bin_index * slot + slot * 0.08
@@ -212,7 +216,7 @@ def _latency_chart(summary: FailureSummary) -> str:
             x = group_x + row * bar
             parts.append(
                 f'<rect x="{x:.1f}" y="{_HEIGHT - _BOTTOM - height:.1f}" width="{bar:.1f}" '
-                f'height="{height:.1f}" fill="{strategy_colour(row)}" '
+                f'height="{height:.1f}" fill="{colours[item.strategy]}" '
                 f'data-strategy="{escape(item.strategy)}" data-le-ms="{upper}" '
                 f'data-count="{count}"><title>{escape(item.strategy)}: {count} failure(s) '
                 f"at or under {upper:,} ms</title></rect>"
@@ -225,7 +229,7 @@ def _latency_chart(summary: FailureSummary) -> str:
         f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">latency, ms</text>'
     )
     return _svg("latency", label, parts) + _legend(
-        [(item.strategy, strategy_colour(row)) for row, item in enumerate(stats)]
+        [(item.strategy, colours[item.strategy]) for item in stats]
     )
 
 
@@ -243,12 +247,13 @@ def _score_chart(summary: FailureSummary) -> str:
     scale = plot_height / ticks[-1]
     low, high = edges[0], edges[-1]
     x_scale = plot_width / (high - low)
+    colours = strategy_colours(summary)
     parts = _y_axis(ticks, scale)
     for i in range(bins):
         x = _LEFT + (edges[i] - low) * x_scale
         width = (edges[i + 1] - edges[i]) * x_scale
         y: float = _HEIGHT - _BOTTOM
-        for row, item in enumerate(stats):
+        for item in stats:
             count = item.histogram[i]
             if not count:
                 continue
@@ -256,7 +261,7 @@ def _score_chart(summary: FailureSummary) -> str:
             y -= height
             parts.append(
                 f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(width - 2, 1):.1f}" '
-                f'height="{height:.1f}" fill="{strategy_colour(row)}" '
+                f'height="{height:.1f}" fill="{colours[item.strategy]}" '
                 f'data-strategy="{escape(item.strategy)}" data-from="{edges[i]:g}" '
                 f'data-to="{edges[i + 1]:g}" data-count="{count}">'
                 f"<title>{escape(item.strategy)}: {count} with score in "
@@ -288,7 +293,7 @@ def _score_chart(summary: FailureSummary) -> str:
         f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">top_score</text>'
     )
     return _svg("scores", label, parts) + _legend(
-        [(item.strategy, strategy_colour(row)) for row, item in enumerate(stats)]
+        [(item.strategy, colours[item.strategy]) for item in stats]
     )
 
 

@@ -48,7 +48,9 @@ Execute = Callable[[str, Iterable[object]], list[Any]]
 
 FIELDS: Final = ("id", *COLUMNS)
 SELECT: Final = f"SELECT {', '.join(FIELDS)} FROM {TABLE}"
-_CREATED_AT: Final = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+_CREATED_AT: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+)
 _FAILURE_TYPES: Final = {member.value: member for member in RetrievalFailureType}
 #: How long one statement waits for a lock (only WAL recovery takes one a reader needs).
 _BUSY_TIMEOUT: Final = 5.0
@@ -62,7 +64,7 @@ def created_at_text(value: TimeBound, *, now: datetime | None = None) -> str:
 
     An aware :class:`~datetime.datetime` is converted to UTC; a naive one is
     taken as UTC already. A :class:`~datetime.timedelta` means that long before
-    ``now`` (default: the current time). Text must already be in the stored
+    ``now`` (default: the current time, cut to the whole second). Text must be in the stored
     form ``YYYY-MM-DD HH:MM:SS[.fff]`` and is returned unchanged.
 
     The result has no fractional part when the time is a whole second, three
@@ -80,7 +82,7 @@ def created_at_text(value: TimeBound, *, now: datetime | None = None) -> str:
             )
         return value
     if isinstance(value, timedelta):
-        moment = (now or datetime.now(UTC)) - value
+        moment = (now or datetime.now(UTC)).replace(microsecond=0) - value
     elif isinstance(value, datetime):
         moment = value
     else:
