@@ -1,0 +1,64 @@
+"""Deleting old failures from a database by hand (the ``purge`` command).
+
+The logger's own retention purge covers running programs; this is for a file
+on disk, perhaps the reference application's. It deletes in short chunks so a
+logger writing to the same file is never locked out for long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from ._readsql import TimeBound, connect, created_at_text
+from ._schema import TABLE
+from ._store import Database, SQLiteStore
+
+__all__ = ["purge_older_than"]
+
+#: Rows deleted per transaction.
+PURGE_CHUNK: Final = 1000
+
+
+def purge_older_than(
+    database: Database,
+    before: TimeBound,
+    *,
+    dry_run: bool = False,
+    chunk_size: int = PURGE_CHUNK,
+    on_progress: Callable[[int], object] | None = None,
+) -> int:
+    """Delete the failures with ``created_at`` before ``before``; return how many.
+
+    ``before`` as a time bound (a ``timedelta`` means that long ago). With
+    ``dry_run`` nothing is deleted (the file is opened read-only) and the
+    return value is how many rows would be. Otherwise rows go in transactions
+    of ``chunk_size`` and ``on_progress(deleted_so_far)`` is called after each.
+
+    Blocks: for every chunk, on the write lock (up to 5 s if another
+    connection holds it, then :exc:`sqlite3.OperationalError`). Raises
+    :exc:`DatabaseSetupError` without touching the file when it is missing,
+    not an SQLite database, or lacks the table. Interrupting (KeyboardInterrupt)
+    between chunks keeps the chunks already committed.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    cutoff = created_at_text(before)
+    conn, name = connect(database, mode="ro" if dry_run else "rw")
+    try:
+        if dry_run:
+            row = conn.execute(
+                f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", (cutoff,)
+            ).fetchone()
+            return int(row[0])
+        store = SQLiteStore(conn, name)
+        deleted = 0
+        while True:
+            chunk = store.purge_chunk(cutoff, chunk_size)
+            deleted += chunk
+            if on_progress is not None:
+                on_progress(deleted)
+            if chunk < chunk_size:
+                return deleted
+    finally:
+        conn.close()

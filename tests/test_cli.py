@@ -1,0 +1,402 @@
+"""The command line through its entry point: exit codes, stdout, stderr, no tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trio_failurelog import _cli
+from trio_failurelog._cli import main
+from trio_failurelog._reader import FailureReader
+from trio_failurelog._schema import TABLE
+
+from ._failuredb import insert, make_db, row, stored_rows
+from .test_summary import ROWS, T0, T1
+
+Run = tuple[int, str, str]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    try:
+        code = main(list(argv))
+    except SystemExit as exit:  # argparse: --help, usage errors
+        code = int(exit.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return make_db(tmp_path / "cli.db", ROWS)
+
+
+def test_report_prints_plain_tables_when_piped(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    code, out, err = run(capsys, "report", str(db), "--since", T0, "--until", T1)
+    assert (code, err) == (0, "")
+    assert "\x1b" not in out  # no colour codes when not on a terminal
+    assert "12 failures (no_hit 3, low_confidence 7, timeout 1, error 1)" in out
+    lines = out.splitlines()
+    assert any(line.split() == ["semantic", "2", "5", "0", "0", "7"] for line in lines)
+    assert any(
+        line.split()[:6] == ["semantic", "7", "40", "1,000", "1,000", "1,000"] for line in lines
+    )
+    assert "0.65: 1 (20%); 0.6: 2 (40%); 0.55: 2 (40%); 0.5: 3 (60%)" in out
+    assert any(line.startswith("refund policy ") and " 3 " in line for line in lines)
+
+
+def test_report_json(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    code, out, _ = run(capsys, "report", str(db), "--since", T0, "--until", T1, "--json")
+    assert code == 0
+    with FailureReader(db) as reader:
+        expected = reader.summary(since=T0, until=T1).to_dict()
+    assert json.loads(out) == json.loads(json.dumps(expected))
+
+
+def test_report_options(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    code, out, _ = run(
+        capsys,
+        "report",
+        str(db),
+        "--until",
+        "2024-01-01T01:00",
+        "--type",
+        "low_confidence",
+        "--strategy",
+        "semantic",
+        "--thresholds",
+        "0.6,0.4",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["total"] == 5
+    assert [w["threshold"] for w in data["low_confidence"][0]["what_if"]] == [0.6, 0.4]
+
+
+def test_report_html(capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.html"
+    code, out, _ = run(capsys, "report", str(db), "--html", str(target))
+    assert code == 0
+    assert f"HTML report: {target}" in out
+    page = target.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.count('<svg class="chart"') == 3
+
+
+def test_report_since_duration_counts_back_from_now(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = make_db(tmp_path / "now.db", [])
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at) "
+        "VALUES ('no_hit', 's', 'recent', datetime('now', '-1 hour')), "
+        "('no_hit', 's', 'old', datetime('now', '-3 days'))"
+    )
+    conn.close()
+    code, out, _ = run(capsys, "report", str(path), "--since", "24h", "--json")
+    assert code == 0
+    assert json.loads(out)["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report", "{missing}"], "does not exist"),
+        (["report", "{text}"], "file is not a database"),
+        (["report", "{other}"], "has no table 'memory_retrieval_failures'"),
+        (["report", "{db}", "--since", "3x"], "invalid duration '3x'"),
+        (["report", "{db}", "--since=-1d"], "invalid duration '-1d'"),
+        (["report", "{db}", "--since", "2024-13-45"], "invalid time '2024-13-45'"),
+        (["report", "{db}", "--thresholds", "a,b"], "invalid thresholds"),
+        (["report", "{db}", "--top", "-1"], "--top must not be negative"),
+        (["report", "{db}", "--html", "{tmp}/no/such/dir/x.html"], "cannot write"),
+        (["tail", "{missing}"], "does not exist"),
+        (["tail", "{db}", "--interval", "0"], "must be positive"),
+        (["export", "{text}"], "file is not a database"),
+        (["export", "{db}", "--format", "xml"], "invalid choice: 'xml'"),
+        (["export", "{db}", "-o", "{tmp}/no/such/dir/x.jsonl"], "cannot write"),
+        (["purge", "{missing}", "--older-than", "30d"], "does not exist"),
+        (["purge", "{db}"], "the following arguments are required: --older-than"),
+        (["purge", "{db}", "--older-than", "30x"], "invalid duration '30x'"),
+        (["demo", "--duration", "0"], "must be positive"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path, argv: list[str], message: str
+) -> None:
+    text = tmp_path / "text.db"
+    text.write_text("not a database\n")
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    names = {
+        "db": str(db),
+        "missing": str(tmp_path / "missing.db"),
+        "text": str(text),
+        "other": str(other),
+        "tmp": str(tmp_path),
+    }
+    code, out, err = run(capsys, *(arg.format(**names) for arg in argv))
+    assert code in (1, 2)
+    assert out == ""
+    assert message in err
+    assert err.count("\n") == 1
+    assert err.startswith("trio-failurelog")
+    assert "Traceback" not in err
+    assert not (tmp_path / "missing.db").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["report"], ["tail"], ["export"], ["purge"], ["demo"]])
+def test_help_on_every_command(capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    code, out, err = run(capsys, *command, "--help")
+    assert (code, err) == (0, "")
+    assert out.startswith("usage: trio-failurelog")
+
+
+def test_module_entry_point_runs_as_a_program(db: Path, tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "trio_failurelog", "export", str(db), "--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0
+    assert len(ok.stdout.splitlines()) == len(ROWS)
+    bad = subprocess.run(
+        [sys.executable, "-m", "trio_failurelog", "report", str(tmp_path / "nope.db")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert bad.stderr.strip().endswith("does not exist")
+    assert "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------ export
+
+
+def test_export_jsonl_and_csv_to_files(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
+) -> None:
+    jsonl = tmp_path / "out.jsonl"
+    code, out, err = run(capsys, "export", str(db), "-o", str(jsonl))
+    assert code == 0
+    assert out == ""
+    assert f"exported {len(ROWS)} rows to {jsonl}" in err
+    exported = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["created_at"] for r in exported] == sorted(r["created_at"] for r in exported)
+    code, out, _ = run(capsys, "export", str(db), "--format", "csv", "--since", T0, "--until", T1)
+    assert code == 0
+    assert len(list(csv.DictReader(io.StringIO(out)))) == 12
+
+
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
+scores = st.none() | st.floats(-1e6, 1e6, allow_nan=False)
+rows = st.lists(
+    st.builds(
+        lambda kind, strategy, query, conv, score, thr, edges, context, stamp: row(
+            kind,
+            strategy,
+            query,
+            f"2024-02-{stamp // 86400 + 1:02d} {stamp // 3600 % 24:02d}:"
+            f"{stamp // 60 % 60:02d}:{stamp % 60:02d}.{stamp % 1000:03d}",
+            conversation_id=conv,
+            top_score=score,
+            threshold=thr,
+            edge_types=edges,
+            error_context=context,
+            latency_ms=stamp % 5000,
+        ),
+        st.sampled_from(["no_hit", "low_confidence", "timeout", "error"]),
+        texts,
+        texts,
+        st.none() | st.integers(-(2**63), 2**63 - 1),
+        scores,
+        scores,
+        st.none() | st.lists(texts, max_size=3),
+        st.none() | texts,
+        st.integers(0, 20 * 86400),
+    ),
+    max_size=12,
+)
+
+
+def _from_csv(field: str, value: str) -> Any:
+    if value == "":
+        return None
+    if field in ("id", "conversation_id", "turn_index", "query_len", "result_count", "latency_ms"):
+        return int(value)
+    if field in ("top_score", "confidence_threshold"):
+        return float(value)
+    return value
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows)
+def test_export_round_trips_every_row(generated: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_db(Path(tmp) / "rt.db", generated)
+        stored = stored_rows(path)
+        for fmt in ("jsonl", "csv"):
+            target = Path(tmp) / f"out.{fmt}"
+            assert main(["export", str(path), "--format", fmt, "-o", str(target)]) == 0
+            with target.open(encoding="utf-8", newline="") as stream:
+                if fmt == "jsonl":
+                    back = [json.loads(line) for line in stream.read().split("\n") if line]
+                    for item in back:
+                        if item["edge_types"] is not None:
+                            item["edge_types"] = json.dumps(item["edge_types"])
+                    expected = stored
+                else:
+                    back = [
+                        {k: _from_csv(k, v) for k, v in item.items()}
+                        for item in csv.DictReader(stream)
+                    ]
+                    # CSV cannot tell NULL from an empty text; everything else is exact.
+                    expected = [
+                        {k: (None if v == "" else v) for k, v in item.items()} for item in stored
+                    ]
+                    for item in back:
+                        if item["edge_types"] is not None:
+                            item["edge_types"] = json.dumps(json.loads(item["edge_types"]))
+            assert sorted(back, key=lambda r: r["id"]) == expected
+            assert [r["id"] for r in back] == [
+                r["id"] for r in sorted(stored, key=lambda r: (r["created_at"], r["id"]))
+            ]
+
+
+# ------------------------------------------------------------------ purge
+
+
+def test_purge_dry_run_then_for_real(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = make_db(
+        tmp_path / "p.db",
+        [
+            row("no_hit", "s", f"q{i}", f"2020-01-01 00:{i // 60:02d}:{i % 60:02d}")
+            for i in range(2500)
+        ]
+        + [row("no_hit", "s", "new", "2999-01-01 00:00:00")],
+    )
+    code, out, _ = run(capsys, "purge", str(path), "--older-than", "30d", "--dry-run")
+    assert code == 0
+    assert out.startswith("would delete 2,500 rows older than ")
+    assert len(stored_rows(path)) == 2501
+    code, out, _ = run(capsys, "purge", str(path), "--older-than", "30d")
+    assert code == 0
+    assert out.startswith("deleted 2,500 rows older than ")
+    assert [r["query_text"] for r in stored_rows(path)] == ["new"]
+    code, out, _ = run(capsys, "purge", str(path), "--older-than", "2999-01-01T00:00:01")
+    assert (code, out.split()[:2]) == (0, ["deleted", "1"])
+
+
+def test_purge_refuses_a_file_that_is_not_a_database(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.txt"
+    content = b"SQLite format 2 - not really\n" * 50
+    path.write_bytes(content)
+    code, out, err = run(capsys, "purge", str(path), "--older-than", "1d")
+    assert out == ""
+    assert code == 1
+    assert "file is not a database" in err
+    assert path.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+# ------------------------------------------------------------------ tail
+
+
+def test_tail_prints_the_backlog_then_rows_appended_by_another_connection(
+    capsys: pytest.CaptureFixture[str], db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    naps: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 1:
+            writer = sqlite3.connect(db, isolation_level=None)
+            insert(
+                writer,
+                [
+                    row(
+                        "timeout", "keyword", "appended one", "2024-06-01 00:00:00", latency_ms=250
+                    ),
+                    row("no_hit", "keyword", "filtered out", "2024-06-01 00:00:01"),
+                    row("timeout", "semantic", "other strategy", "2024-06-01 00:00:02"),
+                ],
+            )
+            writer.close()
+        elif len(naps) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "sleep", fake_sleep)
+    code, out, err = run(
+        capsys, "tail", str(db), "--type", "timeout", "--strategy", "keyword", "-n", "5",
+        "--interval", "0.5",
+    )  # fmt: skip
+    assert (code, err) == (130, "")
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert "where is my order" in lines[0]
+    assert "'late'" in lines[1]
+    assert "appended one" in lines[2]
+    assert "timeout" in lines[2]
+    assert "250 ms" in lines[2]
+    assert naps == [0.5, 0.5, 0.5]
+
+
+def test_tail_json(
+    capsys: pytest.CaptureFixture[str], db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "sleep", interrupt)
+    code, out, _ = run(capsys, "tail", str(db), "--json", "-n", "2")
+    assert code == 130
+    assert [json.loads(line)["query_text"] for line in out.splitlines()] == [
+        "refund policy",
+        "late",
+    ]
+
+
+# ------------------------------------------------------------------ colour
+
+
+def test_color_always_needs_rich(
+    capsys: pytest.CaptureFixture[str], db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "rich", None)  # import rich now fails
+    code, out, err = run(capsys, "--color", "always", "report", str(db))
+    assert code == 2
+    assert out == ""
+    assert "pip install 'trio-failurelog[cli]'" in err
+    # auto falls back to plain text without rich
+    code, out, _ = run(capsys, "report", str(db))
+    assert code == 0
+    assert "By strategy and type" in out
+
+
+def test_color_always_uses_rich(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    pytest.importorskip("rich")
+    code, out, _ = run(capsys, "--color", "always", "report", str(db))
+    assert code == 0
+    assert "By strategy and type" in out
+    assert "\x1b[" in out or "─" in out  # rich styling or its table rules

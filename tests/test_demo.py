@@ -1,0 +1,93 @@
+"""The demo: a simulated retrieval service whose failures go through the library."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import trio.testing
+
+from trio_failurelog._cli import main
+from trio_failurelog._demo import _STRATEGIES, Corpus, DemoProgress, run_demo
+from trio_failurelog._reader import FailureReader
+
+
+def test_corpus_scores_known_words_high_and_unknown_words_not_at_all() -> None:
+    corpus = Corpus(random.Random(0))
+    assert len(corpus.documents) == 320
+    semantic = _STRATEGIES[0]
+    rng = random.Random(1)
+    assert corpus.search("quantum gardening tips", semantic, rng) == []
+    scores = corpus.search("how do i reset my password login", semantic, rng)
+    assert 0.5 < scores[0] <= 1.0
+    assert scores == sorted(scores, reverse=True)
+    assert len(scores) == 5
+
+
+async def test_demo_logs_every_kind_of_failure(
+    tmp_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    ticks: list[DemoProgress] = []
+    db = tmp_path / "demo.db"
+    result = await run_demo(db, duration=20, rate=100, seed=3, on_progress=ticks.append)
+    assert result.requests == 2000
+    assert set(result.failures) == {"no_hit", "low_confidence", "timeout", "error"}
+    stats = result.statistics
+    assert stats.closed
+    assert stats.accepted == sum(result.failures.values()) == stats.written
+    assert (stats.dropped_full, stats.dropped_closed, stats.failed) == (0, 0, 0)
+    assert 19 <= len(ticks) <= 21
+    assert all(95 <= tick.requests_per_s <= 105 for tick in ticks[1:-1])
+    assert sum(tick.logged_per_s for tick in ticks) > 0
+    with FailureReader(db) as reader:
+        summary = reader.summary(since=result.started_at)
+        graph = next(reader.query(strategy="graph"))
+    assert summary.total == stats.written
+    assert summary.by_type == {name: result.failures[name] for name in summary.by_type}
+    assert {item.strategy for item in summary.low_confidence} <= {s.name for s in _STRATEGIES}
+    assert summary.repeated_queries  # the demo's hard questions keep failing
+    assert graph.edge_types is not None
+    assert len(graph.edge_types) == 2
+
+
+async def test_demo_shows_drops_when_the_buffer_is_too_small(
+    tmp_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    ticks: list[DemoProgress] = []
+    result = await run_demo(
+        tmp_path / "drops.db", duration=3, rate=3000, capacity=1, seed=5, on_progress=ticks.append
+    )
+    stats = result.statistics
+    assert stats.dropped_full > 0
+    assert stats.accepted + stats.dropped_full == sum(result.failures.values())
+    assert stats.accepted == stats.written + stats.failed
+    assert sum(tick.dropped_per_s for tick in ticks) > 0
+
+
+async def test_demo_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="must be positive"):
+        await run_demo("x.db", duration=0)
+
+
+def test_demo_command_runs_end_to_end(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The one real-time test of the demo: two seconds, as a newcomer would run it.
+    monkeypatch.chdir(tmp_path)
+    code = main(["demo", "--duration", "2", "--rate", "100", "--seed", "7"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "Traceback" not in err
+    lines = out.splitlines()
+    progress = [line for line in lines if "requests" in line and "dropped" in line]
+    assert 1 <= len(progress) <= 3  # one line per second when piped
+    assert "\r" not in out
+    assert any(line.startswith("Retrieval failures in trio-failurelog-demo.db") for line in lines)
+    db = tmp_path / "trio-failurelog-demo.db"
+    html = tmp_path / "trio-failurelog-demo.html"
+    assert f"Database:    {db}" in lines
+    assert f"HTML report: {html}" in lines
+    assert html.read_text(encoding="utf-8").count('<svg class="chart"') == 3
+    with FailureReader(db) as reader:
+        assert reader.count() > 0
