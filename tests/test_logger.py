@@ -7,7 +7,6 @@ import os
 import sqlite3
 import stat
 import threading
-import types
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from .helpers import assert_accounted, count_rows, fetch, queries, record
 
 
 async def test_rows_hold_every_field(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(logger_module, "time", types.SimpleNamespace(time=lambda: 1_700_000_000.25))
+    monkeypatch.setattr(logger_module, "_now", lambda: 1_700_000_000.25)
     full = RetrievalFailureRecord(
         "low_confidence",
         "hybrid",
@@ -78,7 +77,7 @@ async def test_created_at_is_the_time_of_log_not_of_the_write(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [1_700_000_000.0]
-    monkeypatch.setattr(logger_module, "time", types.SimpleNamespace(time=lambda: now[0]))
+    monkeypatch.setattr(logger_module, "_now", lambda: now[0])
     async with open_failure_logger(db_path) as failures:
         failures.log(record(1))
         now[0] += 3600  # an hour passes before the batch is written

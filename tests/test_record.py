@@ -192,23 +192,23 @@ def test_lone_surrogates_are_repaired_and_pairs_joined() -> None:
     assert record.query_len == len(record.query_text.encode("utf-8"))
 
 
-def test_truncated_cuts_characters_and_keeps_original_length() -> None:
+def test_long_text_is_cut_at_construction_keeping_the_original_length() -> None:
     query = "é" * (QUERY_TEXT_MAX_CHARS + 10)
     context = "x" * (ERROR_CONTEXT_MAX_CHARS + 1)
     record = make(query_text=query, error_context=context, latency_ms=9)
-    cut = record.truncated()
-    assert cut.query_text == "é" * QUERY_TEXT_MAX_CHARS
-    assert cut.error_context == "x" * ERROR_CONTEXT_MAX_CHARS
-    assert cut.query_len == len(query.encode()) == record.query_len
-    assert cut.latency_ms == 9
-    assert cut.failure_type is record.failure_type
+    assert record.query_text == "é" * QUERY_TEXT_MAX_CHARS
+    assert record.error_context == "x" * ERROR_CONTEXT_MAX_CHARS
+    assert record.query_len == len(query.encode())  # bytes of the original query
+    assert record.latency_ms == 9
 
 
-def test_truncated_returns_self_when_short() -> None:
+def test_text_at_the_bounds_is_kept_whole() -> None:
     record = make(
         query_text="q" * QUERY_TEXT_MAX_CHARS, error_context="e" * ERROR_CONTEXT_MAX_CHARS
     )
-    assert record.truncated() is record
+    assert len(record.query_text) == QUERY_TEXT_MAX_CHARS
+    assert record.error_context is not None
+    assert len(record.error_context) == ERROR_CONTEXT_MAX_CHARS
 
 
 def test_explicit_query_len_is_kept() -> None:
@@ -223,13 +223,14 @@ def test_any_text_is_accepted_encodable_and_cut_to_bounds(
     query: str, context: str | None, strategy: str
 ) -> None:
     record = make(query_text=query, error_context=context, retrieval_strategy=strategy)
-    cut = record.truncated()
-    for value in (cut.query_text, cut.error_context or "", cut.retrieval_strategy):
+    for value in (record.query_text, record.error_context or "", record.retrieval_strategy):
         value.encode("utf-8")
-    assert len(cut.query_text) <= QUERY_TEXT_MAX_CHARS
-    assert cut.error_context is None or len(cut.error_context) <= ERROR_CONTEXT_MAX_CHARS
-    assert record.query_text.startswith(cut.query_text)
-    assert cut.query_len == len(record.query_text.encode("utf-8"))
+    assert len(record.query_text) <= QUERY_TEXT_MAX_CHARS
+    assert record.error_context is None or len(record.error_context) <= ERROR_CONTEXT_MAX_CHARS
+    # Surrogate pairs are joined and lone surrogates become U+FFFD, then the text is cut.
+    whole = query.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    assert record.query_text == whole[:QUERY_TEXT_MAX_CHARS]
+    assert record.query_len == len(whole.encode("utf-8"))
 
 
 @given(

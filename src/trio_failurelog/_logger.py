@@ -1,17 +1,18 @@
-"""The logger: a bounded channel on the recall path, one writer task behind it.
+"""The logger: a bounded buffer on the recall path, one writer task behind it.
 
-``log()`` puts ``(record, time.time())`` on a trio memory channel with
-``send_nowait`` and returns. One writer task takes what is waiting, gathers a
-batch until it is full or ``flush_interval`` has passed since its first record,
-and hands the batch to :class:`~trio_failurelog._store.SQLiteStore` on a worker
-thread. Records leave the channel in the order they were accepted, so "every
-record accepted before this point" is simply "the first *n* accepted", and the
-writer's running count of settled (written or failed) records tells when they
-are done: that is all ``flush()`` needs.
+``log()`` appends ``(record, time.time())`` to a bounded buffer and returns. One
+writer task takes what is waiting, gathers a batch until it is full or
+``flush_interval`` has passed since its first record, and hands the batch to
+:class:`~trio_failurelog._store.SQLiteStore` on a worker thread. Records leave
+the buffer in the order they were accepted, so "every record accepted before
+this point" is simply "the first *n* accepted", and the writer's running count
+of settled (written or failed) records tells when they are done: that is all
+``flush()`` needs.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import functools
@@ -50,6 +51,7 @@ _RETRY_FIRST_DELAY: Final = 0.01
 _RETRY_MAX_DELAY: Final = 1.0
 _SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 _NEVER: Final = sys.maxsize
+_now = time.time  # created_at of a record is the wall-clock time of its log()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,56 @@ class RetrievalFailureLogger:
         survives a crash of the process; ``"FULL"`` also a power loss.
     """
 
+    # Slots, not a __dict__: with this many attributes a dict stops sharing its
+    # keys, and every attribute read on the recall path gets slower.
+    __slots__ = (
+        "_accepted",
+        "_append",
+        "_arrivals",
+        "_batch",
+        "_batch_size",
+        "_batches",
+        "_batches_since_purge",
+        "_buffer",
+        "_busy_timeout",
+        "_call_scope",
+        "_capacity",
+        "_closing",
+        "_database",
+        "_drain_deadline",
+        "_drain_timeout",
+        "_dropped_closed",
+        "_dropped_full",
+        "_failed",
+        "_failed_unreported",
+        "_finished",
+        "_flush_interval",
+        "_flush_target",
+        "_last_drop",
+        "_last_error",
+        "_next_failure_warning",
+        "_purge_every",
+        "_purged",
+        "_retention_days",
+        "_retries",
+        "_retry_timeout",
+        "_room_until",
+        "_run_scope",
+        "_settled_lot",
+        "_space",
+        "_state",
+        "_store",
+        "_synchronous",
+        "_thread",
+        "_thread_dropped_closed",
+        "_thread_dropped_full",
+        "_thread_lock",
+        "_thread_pending",
+        "_token",
+        "_wake_at",
+        "_written",
+    )
+
     def __init__(
         self,
         database: Database,
@@ -199,7 +251,12 @@ class RetrievalFailureLogger:
             )
         self._synchronous = synchronous
 
-        self._send, self._receive = trio.open_memory_channel[QueuedRecord](self._capacity)
+        # The bounded buffer. It plays the part of a trio memory channel, but a
+        # channel's send_nowait() alone costs more than all of log()'s own work
+        # (see the README's Performance section), and the writer must not park
+        # inside its receive() anyway (see _arrivals). Bound and closing are ours.
+        self._buffer: collections.deque[QueuedRecord] = collections.deque()
+        self._append = self._buffer.append
         self._state = _State.NEW
         self._closing = False
         self._finished = trio.Event()
@@ -213,14 +270,17 @@ class RetrievalFailureLogger:
         self._call_scope: trio.CancelScope | None = None  # the store call under way
         self._flush_target = 0
         self._space = trio.lowlevel.ParkingLot()  # send() waiting for room
-        # The writer never parks inside the channel's receive(): a record handed
-        # straight to a waiting receiver would be in neither the buffer nor the
-        # batch, and the statistics could not count it. It parks here instead,
-        # and is woken once ``_accepted`` reaches ``_wake_at``: when its batch
-        # would be full, not at every record.
+        # The writer parks here, and is woken once ``_accepted`` reaches
+        # ``_wake_at``: when its batch would be full, not at every record. (With
+        # a memory channel it would park in receive(), and a record handed
+        # straight to it would be in neither buffer nor batch for a while,
+        # invisible to statistics().)
         self._arrivals = trio.lowlevel.ParkingLot()
         self._wake_at = _NEVER
-        self._channel_ended = False
+        # Full and closed in one comparison: ``_accepted`` may grow up to
+        # ``_room_until``, which is the records taken out so far plus the
+        # capacity, or -1 once closed.
+        self._room_until = self._capacity
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting for the writer
         self._store: SQLiteStore | None = None
         self._thread = SerialThread()
@@ -255,11 +315,11 @@ class RetrievalFailureLogger:
     def log(self, record: RetrievalFailureRecord) -> bool:
         """Queue ``record`` for writing, or drop it; never blocks, never awaits.
 
-        ``query_text`` is cut to 512 characters and ``error_context`` to 256
-        (``query_len`` keeps the original length), and ``created_at`` is the
-        time of this call. Returns ``True`` if the record was accepted,
-        ``False`` if it was dropped because the buffer is full or the logger
-        is closed; drops are counted in :meth:`statistics`, and the first one
+        O(1): the record (already cut to its bounds when it was built) and the
+        time of this call, which becomes ``created_at``, go on the buffer; all
+        formatting happens later, on the writer's thread. Returns ``True`` if
+        the record was accepted, ``False`` if it was dropped because the buffer
+        is full or the logger is closed; drops are counted in :meth:`statistics`, and the first one
         after a quiet spell is logged as a warning.
 
         Must be called from the trio thread the logger runs in (use
@@ -267,29 +327,41 @@ class RetrievalFailureLogger:
         ``record`` is not a :class:`RetrievalFailureRecord`, a programming
         error; no run-time condition makes it raise.
         """
-        if not isinstance(record, RetrievalFailureRecord):
+        # The accepted path is the product: it is written out in full here,
+        # with the state it needs kept in as few attributes as possible.
+        if type(record) is not RetrievalFailureRecord and not isinstance(
+            record, RetrievalFailureRecord
+        ):
             raise TypeError(f"log() takes a RetrievalFailureRecord, not {type(record).__name__}")
-        return self._offer(record.truncated(), time.time())
-
-    def _offer(self, record: RetrievalFailureRecord, stamp: float) -> bool:
-        try:
-            self._put((record, stamp))
-        except trio.WouldBlock:
-            self._dropped_full += 1
-            self._note_drop("the buffer is full")
+        accepted = self._accepted
+        if accepted >= self._room_until:  # full or closed, from our own counters
+            self._refuse()
             return False
-        except trio.ClosedResourceError:
-            self._dropped_closed += 1
-            self._note_drop("the logger is closed")
-            return False
+        self._append((record, _now()))
+        self._accepted = accepted = accepted + 1
+        if accepted >= self._wake_at:
+            self._wake_writer()
         return True
 
-    def _put(self, item: QueuedRecord) -> None:
-        """Queue ``item``, or raise ``WouldBlock``/``ClosedResourceError``; O(1)."""
-        self._send.send_nowait(item)
-        self._accepted += 1
-        if self._accepted >= self._wake_at:
+    def _offer(self, record: RetrievalFailureRecord, stamp: float) -> bool:
+        """:meth:`log` with a given time stamp, for ``send()`` and thread hand-overs."""
+        accepted = self._accepted
+        if accepted >= self._room_until:
+            self._refuse()
+            return False
+        self._append((record, stamp))
+        self._accepted = accepted = accepted + 1
+        if accepted >= self._wake_at:
             self._wake_writer()
+        return True
+
+    def _refuse(self) -> None:
+        if self._closing:
+            self._dropped_closed += 1
+            self._note_drop("the logger is closed")
+        else:
+            self._dropped_full += 1
+            self._note_drop("the buffer is full")
 
     def _wake_writer(self) -> None:
         self._wake_at = _NEVER
@@ -305,23 +377,13 @@ class RetrievalFailureLogger:
         """
         if not isinstance(record, RetrievalFailureRecord):
             raise TypeError(f"send() takes a RetrievalFailureRecord, not {type(record).__name__}")
-        item = (record.truncated(), time.time())
+        stamp = _now()
         await trio.lowlevel.checkpoint_if_cancelled()
-        while True:
-            try:
-                self._put(item)
-            except trio.WouldBlock:
-                # The writer unparks us whenever it takes records out.
-                await self._space.park()
-                continue
-            except trio.ClosedResourceError:
-                self._dropped_closed += 1
-                self._note_drop("the logger is closed")
-                accepted = False
-            else:
-                accepted = True
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return accepted
+        while self._accepted >= self._room_until and not self._closing:
+            await self._space.park()  # the writer unparks us whenever it takes records
+        accepted = self._offer(record, stamp)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return accepted
 
     def log_threadsafe(self, record: RetrievalFailureRecord) -> None:
         """Like :meth:`log`, from any thread; never blocks.
@@ -336,7 +398,7 @@ class RetrievalFailureLogger:
             raise TypeError(
                 f"log_threadsafe() takes a RetrievalFailureRecord, not {type(record).__name__}"
             )
-        stamp = time.time()
+        stamp = _now()
         with self._thread_lock:
             if self._token is None:
                 self._thread_dropped_closed += 1
@@ -357,7 +419,7 @@ class RetrievalFailureLogger:
         with self._thread_lock:
             self._thread_pending -= 1
         try:
-            self._offer(record.truncated(), stamp)
+            self._offer(record, stamp)
         except Exception:  # pragma: no cover - _offer raises nothing; be sure
             log.exception("trio_failurelog: could not queue a record from a thread")
 
@@ -421,7 +483,7 @@ class RetrievalFailureLogger:
             dropped_closed=self._dropped_closed + thread_closed,
             written=self._written,
             failed=self._failed,
-            queued=len(self._batch) + self._send.statistics().current_buffer_used,
+            queued=len(self._batch) + len(self._buffer),
             capacity=self._capacity,
             batches=self._batches,
             retries=self._retries,
@@ -442,8 +504,8 @@ class RetrievalFailureLogger:
         self._run_scope.deadline = self._drain_deadline
         if self._call_scope is not None:
             self._call_scope.deadline = self._drain_deadline
-        self._send.close()
-        self._space.unpark_all()  # blocked send()s now see the channel closed
+        self._room_until = -1
+        self._space.unpark_all()  # blocked send()s now see the logger closed
         self._wake_writer()  # to drain what is queued, without gathering more
 
     def _finish(self) -> None:
@@ -533,7 +595,7 @@ class RetrievalFailureLogger:
                 await self._purge(self._retention_days)
 
     async def _collect(self) -> bool:
-        """Fill ``self._batch``; return ``False`` once the channel is closed and empty.
+        """Fill ``self._batch``; return ``False`` once closed with nothing left.
 
         Waits for a first record, then gathers until the batch is full, or
         ``flush_interval`` has passed, or a flush or close asks for a write now.
@@ -541,7 +603,7 @@ class RetrievalFailureLogger:
         batch = self._batch
         self._take_waiting()
         while not batch:
-            if self._channel_ended:
+            if self._closing:
                 return False
             await self._wait_for_records(1)
             self._take_waiting()
@@ -570,14 +632,13 @@ class RetrievalFailureLogger:
     def _take_waiting(self) -> None:
         """Move what is in the buffer into the batch, up to ``batch_size``."""
         batch = self._batch
-        receive_nowait = self._receive.receive_nowait
-        try:
-            for _ in range(self._batch_size - len(batch)):
-                batch.append(receive_nowait())
-        except trio.WouldBlock:
-            pass
-        except trio.EndOfChannel:
-            self._channel_ended = True
+        buffer = self._buffer
+        take = min(self._batch_size - len(batch), len(buffer))
+        if take:
+            popleft = buffer.popleft
+            batch.extend(popleft() for _ in range(take))
+            if self._room_until >= 0:
+                self._room_until += take
         if self._space:
             self._space.unpark_all()
 
@@ -614,7 +675,7 @@ class RetrievalFailureLogger:
         store = self._store
         assert store is not None
         self._batches_since_purge = 0
-        cutoff = purge_cutoff(time.time(), retention_days)
+        cutoff = purge_cutoff(_now(), retention_days)
         try:
             while True:
                 deleted = await self._call_with_retries(
@@ -672,15 +733,10 @@ class RetrievalFailureLogger:
             self._next_failure_warning = now + FAILURE_WARNING_INTERVAL
 
     def _fail_leftovers(self, reason: str) -> None:
-        """Count what is still queued as failed (the channel must be closed)."""
-        leftovers = len(self._batch)
+        """Count what is still queued as failed (the logger must be closed)."""
+        leftovers = len(self._batch) + len(self._buffer)
         self._batch = []
-        while True:
-            try:
-                self._receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
-            leftovers += 1
+        self._buffer.clear()
         if leftovers:
             self._record_failure(leftovers, reason)
 

@@ -21,9 +21,9 @@ __all__ = [
     "RetrievalFailureType",
 ]
 
-#: ``log()`` cuts ``query_text`` to this many characters (code points) before queueing.
+#: A record keeps at most this many characters (code points) of ``query_text``.
 QUERY_TEXT_MAX_CHARS: Final = 512
-#: ``log()`` cuts ``error_context`` to this many characters (code points) before queueing.
+#: A record keeps at most this many characters (code points) of ``error_context``.
 ERROR_CONTEXT_MAX_CHARS: Final = 256
 
 # SQLite stores integers as signed 64-bit values; anything outside cannot be bound.
@@ -172,9 +172,14 @@ class RetrievalFailureRecord:
     become ``float``, any iterable of ``str`` for ``edge_types`` becomes a tuple,
     and text that UTF-8 cannot encode (lone surrogates) is repaired with U+FFFD.
 
-    ``query_len`` left as ``None`` becomes the UTF-8 byte length of
-    ``query_text``, so after construction it is always an ``int``. Give it
-    explicitly when ``query_text`` is already a cut-down copy of a longer query.
+    A record holds what will be stored, so that memory per queued record is
+    bounded: ``query_text`` is cut to :data:`QUERY_TEXT_MAX_CHARS` (512)
+    characters and ``error_context`` to :data:`ERROR_CONTEXT_MAX_CHARS` (256),
+    counted in characters (code points), not bytes. ``query_len`` left as
+    ``None`` becomes the UTF-8 byte length of the *original* ``query_text``, so
+    after construction it is always an ``int`` and still tells how long the
+    query was. Give it explicitly when ``query_text`` is already a cut-down copy
+    of a longer query.
 
     ``id`` and ``created_at`` are filled in on records read back from a
     database. When logging, ``id`` is ignored (the database assigns it) and a
@@ -252,6 +257,8 @@ class RetrievalFailureRecord:
         elif type(query_len) is not int or not 0 <= query_len <= _INT64_MAX:
             query_len = _integer("query_len", query_len, minimum=0)
         _set_query_len(self, query_len)
+        if len(query_text) > QUERY_TEXT_MAX_CHARS:
+            _set_query_text(self, query_text[:QUERY_TEXT_MAX_CHARS])
         _set_top_score(
             self,
             top_score
@@ -278,33 +285,11 @@ class RetrievalFailureRecord:
             else _integer("latency_ms", latency_ms, minimum=0),
         )
         _set_edge_types(self, None if edge_types is None else _edge_types(edge_types))
-        _set_error_context(
-            self, None if error_context is None else _text("error_context", error_context)
-        )
+        if error_context is not None:
+            error_context = _text("error_context", error_context)[:ERROR_CONTEXT_MAX_CHARS]
+        _set_error_context(self, error_context)
         _set_id(self, None if id is None else _integer("id", id))
         _set_created_at(self, None if created_at is None else _created_at(created_at))
-
-    def truncated(self) -> RetrievalFailureRecord:
-        """Return this record with ``query_text`` cut to :data:`QUERY_TEXT_MAX_CHARS`
-        characters and ``error_context`` to :data:`ERROR_CONTEXT_MAX_CHARS`.
-
-        ``query_len`` keeps the length of the original query. Returns ``self``
-        when nothing needs cutting, which is the common case and costs two
-        length checks. This is what ``log()`` does before queueing.
-        """
-        error_context = self.error_context
-        if len(self.query_text) <= QUERY_TEXT_MAX_CHARS and (
-            error_context is None or len(error_context) <= ERROR_CONTEXT_MAX_CHARS
-        ):
-            return self
-        # Every field is already valid: copy the slots instead of validating again.
-        copy = object.__new__(RetrievalFailureRecord)
-        for name in _FIELD_NAMES:
-            object.__setattr__(copy, name, getattr(self, name))
-        object.__setattr__(copy, "query_text", self.query_text[:QUERY_TEXT_MAX_CHARS])
-        if error_context is not None:
-            object.__setattr__(copy, "error_context", error_context[:ERROR_CONTEXT_MAX_CHARS])
-        return copy
 
     @classmethod
     def _from_trusted(cls, **values: Any) -> RetrievalFailureRecord:
