@@ -7,6 +7,8 @@ for the guarantees and the on-disk format.
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
+from ._readsql import TimeBound
+from ._reader import AsyncFailureReader, FailureReader, open_failure_reader
 from ._record import (
     ERROR_CONTEXT_MAX_CHARS,
     QUERY_TEXT_MAX_CHARS,
@@ -14,19 +16,39 @@ from ._record import (
     RetrievalFailureType,
 )
 from ._schema import SCHEMA_VERSION, TABLE
+from ._summary import (
+    FailureSummary,
+    LatencyStats,
+    RepeatedQuery,
+    ThresholdStats,
+    TimeBucket,
+    TypeStrategyCount,
+    WhatIf,
+)
 
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",
     "QUERY_TEXT_MAX_CHARS",
     "SCHEMA_VERSION",
     "TABLE",
+    "AsyncFailureReader",
     "DatabaseSetupError",
+    "FailureReader",
+    "FailureSummary",
     "IncompatibleSchemaError",
+    "LatencyStats",
     "LoggerStatistics",
+    "RepeatedQuery",
     "RetrievalFailureLogger",
     "RetrievalFailureRecord",
     "RetrievalFailureType",
+    "ThresholdStats",
+    "TimeBound",
+    "TimeBucket",
+    "TypeStrategyCount",
+    "WhatIf",
     "open_failure_logger",
+    "open_failure_reader",
 ]
 
 __version__ = "0.1.0"
