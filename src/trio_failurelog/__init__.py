@@ -7,8 +7,8 @@ for the guarantees and the on-disk format.
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
-from ._readsql import TimeBound
 from ._reader import AsyncFailureReader, FailureReader, open_failure_reader
+from ._readsql import TimeBound
 from ._record import (
     ERROR_CONTEXT_MAX_CHARS,
     QUERY_TEXT_MAX_CHARS,
