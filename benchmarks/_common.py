@@ -62,6 +62,7 @@ class Params:
     # Figures 2 and 3.
     throughput_records: int
     throughput_repeats: int
+    throughput_slow_records: int  # for peers A and B
     probe_interval: float
     idle_probe_seconds: float
     # Figure 4.
@@ -85,6 +86,7 @@ class Params:
             hot_repeats=9,
             throughput_records=200_000,
             throughput_repeats=5,
+            throughput_slow_records=50_000,
             probe_interval=0.001,
             idle_probe_seconds=2.0,
             memory_attempts=1_000_000,
@@ -105,6 +107,7 @@ class Params:
             hot_repeats=2,
             throughput_records=2_000,
             throughput_repeats=1,
+            throughput_slow_records=500,
             probe_interval=0.001,
             idle_probe_seconds=0.1,
             memory_attempts=20_000,
