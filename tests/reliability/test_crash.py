@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from trio_failurelog import RetrievalFailureRecord, open_failure_logger
+from trio_failurelog import TABLE, RetrievalFailureRecord, open_failure_logger
 
 from ._helpers import column, integrity, spawn_child
 
@@ -49,7 +50,12 @@ def _run_trial(number: int, directory: Path) -> Trial:
     database, acks = directory / "failures.db", directory / "acks"
     child = spawn_child("crash", str(database), str(acks), str(number))
     started = time.monotonic()
-    if number % 4 == 0:
+    if number % 10 == 1:
+        # Kill the moment the file exists: before its table is committed.
+        while not database.exists() and child.poll() is None:
+            assert time.monotonic() - started < STARTUP_LIMIT, "the child never created the file"
+            time.sleep(0.0002)
+    elif number % 4 == 0:
         # Kill at any point of the start: before, during or after the schema is created.
         time.sleep(rng.uniform(0.0, 0.6))
     else:
@@ -61,6 +67,15 @@ def _run_trial(number: int, directory: Path) -> Trial:
     child.send_signal(signal.SIGKILL)
     _, stderr = child.communicate()
     return Trial(number, database, _acked(acks), child.returncode, stderr)
+
+
+def _has_table(database: Path) -> bool:
+    conn = sqlite3.connect(database)
+    try:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return conn.execute(query, (TABLE,)).fetchone() is not None
+    finally:
+        conn.close()
 
 
 async def _reopen_and_write(database: Path) -> None:
@@ -83,6 +98,11 @@ def test_sigkill_loses_no_acknowledged_record(tmp_path: Path, stress: bool) -> N
             assert trial.acked == 0
             continue
         assert integrity(trial.database) == ["ok"], trial.number
+        if not _has_table(trial.database):
+            # Killed after the file was created, before the table was committed.
+            assert trial.acked == 0
+            trio.run(_reopen_and_write, trial.database)
+            continue
         numbers = column(trial.database, "conversation_id")
         assert len(numbers) == len(set(numbers)), f"trial {trial.number}: duplicate rows"
         missing = set(range(trial.acked)) - set(numbers)

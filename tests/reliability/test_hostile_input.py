@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import (
+    ERROR_CONTEXT_MAX_CHARS,
     QUERY_TEXT_MAX_CHARS,
     TABLE,
     RetrievalFailureRecord,
@@ -140,8 +141,9 @@ def _build(kwargs: dict[str, Any]) -> RetrievalFailureRecord | None:
 
 
 def _expected(record: RetrievalFailureRecord) -> tuple[object, ...]:
-    stored = record.truncated()
+    stored = record  # a record holds what is stored: its texts are already cut
     assert len(stored.query_text) <= QUERY_TEXT_MAX_CHARS
+    assert stored.error_context is None or len(stored.error_context) <= ERROR_CONTEXT_MAX_CHARS
     return (
         stored.conversation_id,
         stored.turn_index,
@@ -221,9 +223,12 @@ async def test_ten_megabyte_strings_in_every_text_field(db_path: Path) -> None:
     await _write(db_path, [record, RetrievalFailureRecord("no_hit", "s", "small")])
     stored = _stored(db_path)
     assert stored == [_expected(record), _expected(RetrievalFailureRecord("no_hit", "s", "small"))]
-    assert len(str(stored[0][3])) == len(huge)  # retrieval_strategy is not cut
-    assert stored[0][5] == len(record.query_text.encode("utf-8"))  # the original's length
-    assert record.query_text.count("\ufffd") == 2  # the lone surrogates, repaired
+    repaired = huge.replace("\ud800", "\ufffd").replace("\udc00", "\ufffd")
+    assert stored[0][3] == repaired  # retrieval_strategy is not cut
+    assert stored[0][4] == repaired[:QUERY_TEXT_MAX_CHARS]
+    assert stored[0][5] == len(repaired.encode("utf-8"))  # the original query's length
+    assert stored[0][10] == [repaired, "b"]
+    assert stored[0][11] == repaired[:ERROR_CONTEXT_MAX_CHARS]
 
 
 @pytest.mark.parametrize(
