@@ -6,7 +6,10 @@ buffer never holds more than a real one would, and the garbage collector sees a
 realistic heap); the buffers are emptied between chunks, untimed. The cost of
 the bare ``for`` loop, measured the same way, is subtracted, so the figures are
 per call. Each repeat runs every contender once, in rotated order; the figure is
-the median over repeats.
+the median over repeats. The harness's prebuilt objects are frozen out of the
+garbage collector's sight and a collection runs (untimed) before each
+measurement, so that a contender pays for the collections its own allocations
+cause and for no other's.
 
 * bare ``send_nowait``: a prebuilt object on a trio memory channel, accepted
   (buffer with room) and refused (buffer full, ``trio.WouldBlock`` caught);
@@ -22,6 +25,7 @@ logger's counters are checked: every timed call was accepted, or dropped.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -35,6 +39,7 @@ from ._common import (
     Arguments,
     Params,
     construct_each,
+    frozen_heap,
     make_arguments,
     make_records,
     median,
@@ -166,6 +171,7 @@ async def _measure(params: Params) -> dict[str, Any]:
 
         async def measure(name: str) -> float:
             """Nanoseconds per call over all ``calls``, timed chunk by chunk."""
+            gc.collect()  # no contender pays for the garbage of the one before
             elapsed = 0
             for chunk_records, chunk_arguments in chunks:
                 elapsed += await contenders[name](chunk_records, chunk_arguments)
@@ -175,10 +181,11 @@ async def _measure(params: Params) -> dict[str, Any]:
         # take it, and warm every contender up once, before timing.
         for name in NAMES:
             await measure(name)
-        for repeat in range(params.hot_repeats):
-            for name in rotated(NAMES, repeat):
-                samples[name].append(await measure(name))
-            await trio.lowlevel.checkpoint()
+        with frozen_heap():
+            for repeat in range(params.hot_repeats):
+                for name in rotated(NAMES, repeat):
+                    samples[name].append(await measure(name))
+                await trio.lowlevel.checkpoint()
     totals = _statistics_of(accepting, dropping)  # once closed: all written
 
     gross = {name: median(values) for name, values in samples.items()}
