@@ -93,7 +93,7 @@ class Params:
             memory_capacity=1024,
             memory_yield_every=100,
             latency_batch_sizes=(64, 512, 4096),
-            latency_flush_intervals=(0.05, 0.5),
+            latency_flush_intervals=(0.05, 0.2, 0.5),
             latency_rates=(1_000, 10_000, 50_000),
             latency_seconds=2.0,
             latency_repeats=3,
