@@ -25,6 +25,7 @@ from trio_failurelog import (
 )
 from trio_failurelog._store import BatchOutcome, QueuedRecord, SQLiteStore
 
+from ._failuredb import REFERENCE_DDL
 from .helpers import assert_accounted, count_rows, fetch, queries, record
 
 # ---------------------------------------------------------------- writing rows
@@ -710,8 +711,6 @@ async def test_no_retention_keeps_everything(db_path: Path) -> None:
 
 
 async def test_reference_application_file_is_appended_and_readable(db_path: Path) -> None:
-    from .test_schema import REFERENCE_DDL
-
     conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("CREATE TABLE conversations (id INTEGER PRIMARY KEY)")
     conn.executescript(REFERENCE_DDL)

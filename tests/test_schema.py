@@ -11,29 +11,7 @@ import pytest
 from trio_failurelog import SCHEMA_VERSION, TABLE, IncompatibleSchemaError
 from trio_failurelog._schema import COLUMNS, ensure_schema
 
-# The table as the reference application (Rust, sqlx) creates it, with its own
-# index names. Both programs must be able to use each other's file.
-REFERENCE_DDL = """
-CREATE TABLE IF NOT EXISTS memory_retrieval_failures (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    conversation_id INTEGER REFERENCES conversations(id) ON DELETE CASCADE,
-    turn_index INTEGER NOT NULL DEFAULT 0,
-    failure_type TEXT NOT NULL CHECK(failure_type IN ('no_hit','low_confidence','timeout','error')),
-    retrieval_strategy TEXT NOT NULL,
-    query_text TEXT NOT NULL,
-    query_len INTEGER NOT NULL DEFAULT 0,
-    top_score REAL,
-    confidence_threshold REAL,
-    result_count INTEGER NOT NULL DEFAULT 0,
-    latency_ms INTEGER NOT NULL DEFAULT 0,
-    edge_types TEXT,
-    error_context TEXT,
-    created_at TEXT NOT NULL DEFAULT (datetime('now'))
-);
-CREATE INDEX IF NOT EXISTS idx_mrf_failure_type ON memory_retrieval_failures(failure_type);
-CREATE INDEX IF NOT EXISTS idx_mrf_strategy ON memory_retrieval_failures(retrieval_strategy);
-CREATE INDEX IF NOT EXISTS idx_mrf_created_at ON memory_retrieval_failures(created_at);
-"""
+from ._failuredb import REFERENCE_DDL  # the table as the reference application creates it
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -109,7 +87,7 @@ def test_reference_database_is_accepted_without_new_indexes_or_version(db_path: 
 def test_missing_index_is_added_to_an_existing_table(db_path: Path) -> None:
     conn = connect(db_path)
     conn.executescript(REFERENCE_DDL)
-    conn.execute("DROP INDEX idx_mrf_strategy")
+    conn.execute("DROP INDEX idx_mrf_strategy")  # named as in REFERENCE_DDL
     ensure_schema(conn)
     assert indexed_columns(conn) == ["created_at", "failure_type", "retrieval_strategy"]
 
