@@ -9,7 +9,7 @@ import sqlite3
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -101,18 +101,17 @@ class Params:
 
     @classmethod
     def smoke_sized(cls) -> Params:
-        return cls(
+        """Tiny sizes: every code path runs, in a few seconds; no figure means anything."""
+        return replace(
+            cls.full(),
             smoke=True,
             hot_calls=2_000,
             hot_repeats=2,
             throughput_records=2_000,
             throughput_repeats=1,
             throughput_slow_records=500,
-            probe_interval=0.001,
             idle_probe_seconds=0.1,
             memory_attempts=20_000,
-            memory_capacity=1024,
-            memory_yield_every=100,
             latency_batch_sizes=(64, 512),
             latency_flush_intervals=(0.05,),
             latency_rates=(1_000, 10_000),
