@@ -371,9 +371,14 @@ class RetrievalFailureLogger:
         """Queue ``record`` like :meth:`log`, but wait for room instead of dropping.
 
         Returns ``True`` once the record is accepted, ``False`` (counted in
-        ``dropped_closed``) if the logger is or becomes closed. Cancellation is
-        atomic: if cancelled, the record was not queued. Raises
+        ``dropped_closed``) if the logger is or becomes closed. Raises
         :exc:`TypeError` when ``record`` is not a record.
+
+        A cancel point always; a schedule point only when it has to wait for
+        room (as ``asyncio.Queue.put``): a full trio checkpoint per record would
+        cost more than writing the record. A producer that never waits still
+        yields once the buffer is full. Cancellation is atomic: if cancelled,
+        the record was not queued.
         """
         if not isinstance(record, RetrievalFailureRecord):
             raise TypeError(f"send() takes a RetrievalFailureRecord, not {type(record).__name__}")
@@ -381,9 +386,7 @@ class RetrievalFailureLogger:
         await trio.lowlevel.checkpoint_if_cancelled()
         while self._accepted >= self._room_until and not self._closing:
             await self._space.park()  # the writer unparks us whenever it takes records
-        accepted = self._offer(record, stamp)
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return accepted
+        return self._offer(record, stamp)
 
     def log_threadsafe(self, record: RetrievalFailureRecord) -> None:
         """Like :meth:`log`, from any thread; never blocks.

@@ -76,10 +76,6 @@ def _text(field: str, value: object) -> str:
     raise TypeError(f"{field} must be a str, not {type(value).__name__}")
 
 
-def _optional_text(field: str, value: object) -> str | None:
-    return None if value is None else _text(field, value)
-
-
 def _integer(field: str, value: object, *, minimum: int = _INT64_MIN) -> int:
     # bool is an int subclass, but True as a count is always a bug.
     if isinstance(value, bool) or not isinstance(value, int):
@@ -93,10 +89,6 @@ def _integer(field: str, value: object, *, minimum: int = _INT64_MIN) -> int:
     if value > _INT64_MAX:
         raise ValueError(f"{field} must fit in a signed 64-bit integer, got {value}")
     return value
-
-
-def _optional_integer(field: str, value: object, *, minimum: int = _INT64_MIN) -> int | None:
-    return None if value is None else _integer(field, value, minimum=minimum)
 
 
 def _optional_score(field: str, value: object) -> float | None:
@@ -134,6 +126,12 @@ def _failure_type(value: object) -> RetrievalFailureType:
 def _edge_types(value: object) -> tuple[str, ...] | None:
     if value is None:
         return None
+    if (
+        type(value) is tuple
+        and all(type(item) is str for item in value)
+        and "".join(value).isascii()
+    ):
+        return value  # the common case, already as stored
     # A bare string is iterable, but as edge types it is always a mistake ("abc" -> a, b, c).
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise TypeError(f"edge_types must be a tuple of str or None, not {type(value).__name__}")
@@ -239,12 +237,23 @@ class RetrievalFailureRecord:
         )
         if type(query_text) is not str or not query_text.isascii():
             query_text = _text("query_text", query_text)
-        _set_query_text(self, query_text)
+        if query_len is None:
+            query_len = _utf8_length(query_text)  # of the whole query, before the cut
+        elif type(query_len) is not int or not 0 <= query_len <= _INT64_MAX:
+            query_len = _integer("query_len", query_len, minimum=0)
+        _set_query_len(self, query_len)
+        _set_query_text(
+            self,
+            query_text
+            if len(query_text) <= QUERY_TEXT_MAX_CHARS
+            else query_text[:QUERY_TEXT_MAX_CHARS],
+        )
         _set_conversation_id(
             self,
-            None
+            conversation_id
             if conversation_id is None
-            else _optional_integer("conversation_id", conversation_id),
+            or (type(conversation_id) is int and _INT64_MIN <= conversation_id <= _INT64_MAX)
+            else _integer("conversation_id", conversation_id),
         )
         _set_turn_index(
             self,
@@ -252,13 +261,6 @@ class RetrievalFailureRecord:
             if type(turn_index) is int and 0 <= turn_index <= _INT64_MAX
             else _integer("turn_index", turn_index, minimum=0),
         )
-        if query_len is None:
-            query_len = _utf8_length(query_text)
-        elif type(query_len) is not int or not 0 <= query_len <= _INT64_MAX:
-            query_len = _integer("query_len", query_len, minimum=0)
-        _set_query_len(self, query_len)
-        if len(query_text) > QUERY_TEXT_MAX_CHARS:
-            _set_query_text(self, query_text[:QUERY_TEXT_MAX_CHARS])
         _set_top_score(
             self,
             top_score
@@ -286,7 +288,10 @@ class RetrievalFailureRecord:
         )
         _set_edge_types(self, None if edge_types is None else _edge_types(edge_types))
         if error_context is not None:
-            error_context = _text("error_context", error_context)[:ERROR_CONTEXT_MAX_CHARS]
+            if type(error_context) is not str or not error_context.isascii():
+                error_context = _text("error_context", error_context)
+            if len(error_context) > ERROR_CONTEXT_MAX_CHARS:
+                error_context = error_context[:ERROR_CONTEXT_MAX_CHARS]
         _set_error_context(self, error_context)
         _set_id(self, None if id is None else _integer("id", id))
         _set_created_at(self, None if created_at is None else _created_at(created_at))

@@ -19,6 +19,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLE",
     "ensure_schema",
+    "insert_rows_sql",
 ]
 
 TABLE: Final = "memory_retrieval_failures"
@@ -44,9 +45,17 @@ COLUMNS: Final = (
     "created_at",
 )
 
-INSERT_SQL: Final = (
-    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
+_ROW_PLACEHOLDERS: Final = f"({', '.join('?' for _ in COLUMNS)})"
+
+INSERT_SQL: Final = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {_ROW_PLACEHOLDERS}"
+
+
+def insert_rows_sql(rows: int) -> str:
+    """An INSERT of ``rows`` rows in one statement: ``VALUES (...), (...), ...``."""
+    return f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES " + ", ".join(
+        [_ROW_PLACEHOLDERS] * rows
+    )
+
 
 _CREATE_TABLE: Final = f"""
 CREATE TABLE {TABLE} (
