@@ -272,6 +272,38 @@ async def test_cancelled_send_queues_nothing(
     assert queries(db_path) == ["query 0", "query 1"]
 
 
+async def test_send_in_a_cancelled_scope_queues_nothing(db_path: Path) -> None:
+    async with open_failure_logger(db_path) as failures:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await failures.send(record())  # room in the buffer, but cancelled first
+        assert scope.cancelled_caught
+        assert failures.statistics().accepted == 0
+
+
+async def test_a_producer_that_never_waits_still_lets_others_run(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    ticks = 0
+
+    async def other_task() -> None:
+        nonlocal ticks
+        while True:
+            await trio.lowlevel.checkpoint()
+            ticks += 1
+
+    async with (
+        open_failure_logger(db_path, capacity=100_000) as failures,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(other_task)
+        for i in range(1280):
+            await failures.send(record(i))  # always room: no waiting
+        # One tick per yield, less the first few that start the task; 0 if it never yielded.
+        assert ticks >= 1280 // logger_module._SEND_YIELD_EVERY - 3
+        nursery.cancel_scope.cancel()
+
+
 async def test_log_and_send_after_close_are_dropped_not_raised(db_path: Path) -> None:
     async with open_failure_logger(db_path) as failures:
         pass

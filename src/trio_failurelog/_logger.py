@@ -52,6 +52,8 @@ _RETRY_MAX_DELAY: Final = 1.0
 _SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 _NEVER: Final = sys.maxsize
 _now = time.time  # created_at of a record is the wall-clock time of its log()
+#: send() yields to the scheduler at least once every this many calls.
+_SEND_YIELD_EVERY: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,7 @@ class RetrievalFailureLogger:
         "_retry_timeout",
         "_room_until",
         "_run_scope",
+        "_sends_unyielded",
         "_settled_lot",
         "_space",
         "_state",
@@ -270,6 +273,7 @@ class RetrievalFailureLogger:
         self._call_scope: trio.CancelScope | None = None  # the store call under way
         self._flush_target = 0
         self._space = trio.lowlevel.ParkingLot()  # send() waiting for room
+        self._sends_unyielded = 0
         # The writer parks here, and is woken once ``_accepted`` reaches
         # ``_wake_at``: when its batch would be full, not at every record. (With
         # a memory channel it would park in receive(), and a record handed
@@ -374,18 +378,24 @@ class RetrievalFailureLogger:
         ``dropped_closed``) if the logger is or becomes closed. Raises
         :exc:`TypeError` when ``record`` is not a record.
 
-        A cancel point always; a schedule point only when it has to wait for
-        room (as ``asyncio.Queue.put``): a full trio checkpoint per record would
-        cost more than writing the record. A producer that never waits still
-        yields once the buffer is full. Cancellation is atomic: if cancelled,
-        the record was not queued.
+        A cancel point always; a schedule point when it waits for room, and
+        otherwise once every 128 calls: a full trio checkpoint per record would
+        cost more than writing the record, and this still keeps a producer
+        that never waits from holding the event loop for long. Cancellation is
+        atomic: if cancelled, the record was not queued.
         """
         if not isinstance(record, RetrievalFailureRecord):
             raise TypeError(f"send() takes a RetrievalFailureRecord, not {type(record).__name__}")
         stamp = _now()
         await trio.lowlevel.checkpoint_if_cancelled()
-        while self._accepted >= self._room_until and not self._closing:
-            await self._space.park()  # the writer unparks us whenever it takes records
+        if self._accepted >= self._room_until and not self._closing:
+            while self._accepted >= self._room_until and not self._closing:
+                await self._space.park()  # the writer unparks us whenever it takes records
+            self._sends_unyielded = 0
+        elif self._sends_unyielded >= _SEND_YIELD_EVERY:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            self._sends_unyielded = 0
+        self._sends_unyielded += 1
         return self._offer(record, stamp)
 
     def log_threadsafe(self, record: RetrievalFailureRecord) -> None:
