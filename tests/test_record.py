@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import pickle
 from typing import Any
 
 import pytest
@@ -51,6 +53,30 @@ def test_is_frozen_slotted_and_hashable() -> None:
     assert not hasattr(record, "__dict__")
     assert record == make()
     assert hash(record) == hash(make())
+
+
+def test_pickles_copies_and_replaces_as_a_value() -> None:
+    record = make(edge_types=("a",), top_score=0.5, created_at="2026-01-02 03:04:05")
+    assert pickle.loads(pickle.dumps(record)) == record
+    assert copy.deepcopy(record) == record
+    changed = dataclasses.replace(record, latency_ms=9)
+    assert changed.latency_ms == 9
+    assert changed.query_text == record.query_text
+    with pytest.raises(ValueError, match="latency_ms"):
+        dataclasses.replace(record, latency_ms=-1)  # replace validates too
+    assert [f.name for f in dataclasses.fields(record)][:3] == [
+        "failure_type",
+        "retrieval_strategy",
+        "query_text",
+    ]
+    assert "query_text='where did I park'" in repr(record)
+
+
+def test_cannot_be_subclassed() -> None:
+    with pytest.raises(TypeError, match="subclassed"):
+
+        class Mine(RetrievalFailureRecord):  # type: ignore[misc]
+            pass
 
 
 def test_positional_required_and_keyword_only_rest() -> None:

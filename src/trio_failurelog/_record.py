@@ -7,12 +7,13 @@ cheap. Bad input raises at construction with a message that names the field.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, final
 
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",
@@ -153,8 +154,46 @@ def _utf8_length(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class RetrievalFailureRecord:
+class _Draft:
+    """A record's storage, writable: :class:`RetrievalFailureRecord` fills one
+    with plain (fast) slot stores, then makes it a record, which is frozen."""
+
+    __slots__ = (
+        "confidence_threshold",
+        "conversation_id",
+        "created_at",
+        "edge_types",
+        "error_context",
+        "failure_type",
+        "id",
+        "latency_ms",
+        "query_len",
+        "query_text",
+        "result_count",
+        "retrieval_strategy",
+        "top_score",
+        "turn_index",
+    )
+
+    failure_type: RetrievalFailureType
+    retrieval_strategy: str
+    query_text: str
+    conversation_id: int | None
+    turn_index: int
+    query_len: int
+    top_score: float | None
+    confidence_threshold: float | None
+    result_count: int
+    latency_ms: int
+    edge_types: tuple[str, ...] | None
+    error_context: str | None
+    id: int | None
+    created_at: str | None
+
+
+@final
+@dataclass(frozen=True, init=False)
+class RetrievalFailureRecord(_Draft):
     """One failed recall, as one row of ``memory_retrieval_failures``.
 
     Fields are named as the table's columns. ``failure_type``,
@@ -188,28 +227,31 @@ class RetrievalFailureRecord:
     Construction never blocks and has no side effects.
     """
 
+    # The fields live in _Draft's slots; no defaults here, which would shadow them.
+    __slots__ = ()
+
     failure_type: RetrievalFailureType
     retrieval_strategy: str
     query_text: str
-    _: KW_ONLY
-    conversation_id: int | None = None
-    turn_index: int = 0
-    query_len: int | None = None
-    top_score: float | None = None
-    confidence_threshold: float | None = None
-    result_count: int = 0
-    latency_ms: int = 0
-    edge_types: tuple[str, ...] | None = None
-    error_context: str | None = None
-    id: int | None = None
-    created_at: str | None = None
+    conversation_id: int | None
+    turn_index: int
+    query_len: int
+    top_score: float | None
+    confidence_threshold: float | None
+    result_count: int
+    latency_ms: int
+    edge_types: tuple[str, ...] | None
+    error_context: str | None
+    id: int | None
+    created_at: str | None
 
-    # Written by hand rather than generated: records are built on the recall path,
-    # and setting each slot once through its descriptor, with a fast path for the
-    # common plain values, costs about half of a generated __init__ plus
-    # __post_init__ normalisation.
-    def __init__(
-        self,
+    # Construction is on the recall path, so it is written by hand: a fast path
+    # for the common plain values, each slot stored once into a writable draft
+    # that then becomes the frozen record (one __class__ switch). Setting the
+    # frozen class's slots one by one through their descriptors costs about
+    # 0.5 us more per record (measured).
+    def __new__(
+        cls,
         failure_type: RetrievalFailureType | str,
         retrieval_strategy: str,
         query_text: str,
@@ -225,76 +267,82 @@ class RetrievalFailureRecord:
         error_context: str | None = None,
         id: int | None = None,
         created_at: str | None = None,
-    ) -> None:
+    ) -> RetrievalFailureRecord:
+        draft = _new_draft(_Draft)
         if type(failure_type) is not RetrievalFailureType:
-            failure_type = _failure_type(failure_type)
-        _set_failure_type(self, failure_type)
-        _set_retrieval_strategy(
-            self,
+            member = _FAILURE_TYPES.get(failure_type) if type(failure_type) is str else None
+            failure_type = member if member is not None else _failure_type(failure_type)
+        draft.failure_type = failure_type
+        draft.retrieval_strategy = (
             retrieval_strategy
             if type(retrieval_strategy) is str and retrieval_strategy.isascii()
-            else _text("retrieval_strategy", retrieval_strategy),
+            else _text("retrieval_strategy", retrieval_strategy)
         )
-        if type(query_text) is not str or not query_text.isascii():
+        if type(query_text) is str and query_text.isascii():
+            if query_len is None:
+                query_len = len(query_text)  # ASCII: one byte a character
+        else:
             query_text = _text("query_text", query_text)
         if query_len is None:
             query_len = _utf8_length(query_text)  # of the whole query, before the cut
         elif type(query_len) is not int or not 0 <= query_len <= _INT64_MAX:
             query_len = _integer("query_len", query_len, minimum=0)
-        _set_query_len(self, query_len)
-        _set_query_text(
-            self,
+        draft.query_len = query_len
+        draft.query_text = (
             query_text
             if len(query_text) <= QUERY_TEXT_MAX_CHARS
-            else query_text[:QUERY_TEXT_MAX_CHARS],
+            else query_text[:QUERY_TEXT_MAX_CHARS]
         )
-        _set_conversation_id(
-            self,
+        draft.conversation_id = (
             conversation_id
             if conversation_id is None
             or (type(conversation_id) is int and _INT64_MIN <= conversation_id <= _INT64_MAX)
-            else _integer("conversation_id", conversation_id),
+            else _integer("conversation_id", conversation_id)
         )
-        _set_turn_index(
-            self,
+        draft.turn_index = (
             turn_index
             if type(turn_index) is int and 0 <= turn_index <= _INT64_MAX
-            else _integer("turn_index", turn_index, minimum=0),
+            else _integer("turn_index", turn_index, minimum=0)
         )
-        _set_top_score(
-            self,
+        draft.top_score = (
             top_score
             if top_score is None or (type(top_score) is float and math.isfinite(top_score))
-            else _optional_score("top_score", top_score),
+            else _optional_score("top_score", top_score)
         )
-        _set_confidence_threshold(
-            self,
+        draft.confidence_threshold = (
             confidence_threshold
             if confidence_threshold is None
             or (type(confidence_threshold) is float and math.isfinite(confidence_threshold))
-            else _optional_score("confidence_threshold", confidence_threshold),
+            else _optional_score("confidence_threshold", confidence_threshold)
         )
-        _set_result_count(
-            self,
+        draft.result_count = (
             result_count
             if type(result_count) is int and 0 <= result_count <= _INT64_MAX
-            else _integer("result_count", result_count, minimum=0),
+            else _integer("result_count", result_count, minimum=0)
         )
-        _set_latency_ms(
-            self,
+        draft.latency_ms = (
             latency_ms
             if type(latency_ms) is int and 0 <= latency_ms <= _INT64_MAX
-            else _integer("latency_ms", latency_ms, minimum=0),
+            else _integer("latency_ms", latency_ms, minimum=0)
         )
-        _set_edge_types(self, None if edge_types is None else _edge_types(edge_types))
+        draft.edge_types = None if edge_types is None else _edge_types(edge_types)
         if error_context is not None:
             if type(error_context) is not str or not error_context.isascii():
                 error_context = _text("error_context", error_context)
             if len(error_context) > ERROR_CONTEXT_MAX_CHARS:
                 error_context = error_context[:ERROR_CONTEXT_MAX_CHARS]
-        _set_error_context(self, error_context)
-        _set_id(self, None if id is None else _integer("id", id))
-        _set_created_at(self, None if created_at is None else _created_at(created_at))
+        draft.error_context = error_context
+        draft.id = None if id is None else _integer("id", id)
+        draft.created_at = None if created_at is None else _created_at(created_at)
+        draft.__class__ = RetrievalFailureRecord
+        return draft  # type: ignore[return-value]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        raise TypeError("RetrievalFailureRecord cannot be subclassed")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default would rebuild through __new__ without arguments.
+        return (_restore, (tuple(getattr(self, name) for name in _FIELD_NAMES),))
 
     @classmethod
     def _from_trusted(cls, **values: Any) -> RetrievalFailureRecord:
@@ -303,35 +351,30 @@ class RetrievalFailureRecord:
         Used by readers so that a row written by another application with looser
         rules can still be returned as it is stored.
         """
-        record = object.__new__(cls)
+        draft = _new_draft(_Draft)
+        values = {**_DEFAULTS, **values}
         for name in _FIELD_NAMES:
-            object.__setattr__(record, name, values.get(name, _DEFAULTS[name]))
-        return record
+            setattr(draft, name, values[name])
+        draft.__class__ = RetrievalFailureRecord
+        return draft  # type: ignore[return-value]
 
 
-_FIELD_NAMES: Final = tuple(
-    name for name in RetrievalFailureRecord.__dataclass_fields__ if name != "_"
-)
-
-# Slot descriptors: setting through them skips the frozen dataclass's __setattr__.
-_slot = RetrievalFailureRecord.__dict__
-_set_failure_type = _slot["failure_type"].__set__
-_set_retrieval_strategy = _slot["retrieval_strategy"].__set__
-_set_query_text = _slot["query_text"].__set__
-_set_conversation_id = _slot["conversation_id"].__set__
-_set_turn_index = _slot["turn_index"].__set__
-_set_query_len = _slot["query_len"].__set__
-_set_top_score = _slot["top_score"].__set__
-_set_confidence_threshold = _slot["confidence_threshold"].__set__
-_set_result_count = _slot["result_count"].__set__
-_set_latency_ms = _slot["latency_ms"].__set__
-_set_edge_types = _slot["edge_types"].__set__
-_set_error_context = _slot["error_context"].__set__
-_set_id = _slot["id"].__set__
-_set_created_at = _slot["created_at"].__set__
-
+_new_draft = object.__new__
+_FIELD_NAMES: Final = tuple(field.name for field in dataclasses.fields(RetrievalFailureRecord))
 _DEFAULTS: Final[dict[str, Any]] = {
-    name: field.default
-    for name, field in RetrievalFailureRecord.__dataclass_fields__.items()
-    if name != "_"
+    "conversation_id": None,
+    "turn_index": 0,
+    "query_len": 0,
+    "top_score": None,
+    "confidence_threshold": None,
+    "result_count": 0,
+    "latency_ms": 0,
+    "edge_types": None,
+    "error_context": None,
+    "id": None,
+    "created_at": None,
 }
+
+
+def _restore(values: tuple[Any, ...]) -> RetrievalFailureRecord:
+    return RetrievalFailureRecord._from_trusted(**dict(zip(_FIELD_NAMES, values, strict=True)))
