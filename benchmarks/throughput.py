@@ -208,7 +208,12 @@ def _raw(path: Path, batches: list[list[tuple[object, ...]]]) -> _Outcome:
 # ---------------------------------------------------------------------- ours
 
 
-async def _inline(fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
+async def _inline(
+    fn: Callable[[], T],
+    *,
+    abandon_on_cancel: bool = False,
+    limiter: trio.CapacityLimiter | None = None,
+) -> T:
     """Instead of ``trio.to_thread.run_sync``: run ``fn`` on the event loop's thread."""
     await trio.lowlevel.checkpoint()
     return fn()

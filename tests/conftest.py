@@ -57,7 +57,12 @@ def virtual_time(
     hand-off itself use real threads and no mock clock.
     """
 
-    async def inline(fn: Callable[[], T], *, abandon_on_cancel: bool = False) -> T:
+    async def inline(
+        fn: Callable[[], T],
+        *,
+        abandon_on_cancel: bool = False,
+        limiter: trio.CapacityLimiter | None = None,
+    ) -> T:
         await trio.lowlevel.checkpoint()
         return fn()
 

@@ -400,3 +400,24 @@ def test_color_always_uses_rich(capsys: pytest.CaptureFixture[str], db: Path) ->
     assert code == 0
     assert "By strategy and type" in out
     assert "\x1b[" in out or "─" in out  # rich styling or its table rules
+
+
+def test_report_survives_impossible_dates_from_other_writers(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Another application's rows are not validated: "1999-02-30" may be stored.
+    path = make_db(
+        tmp_path / "odd.db",
+        [
+            row("no_hit", "semantic", "fine", "2024-05-01 00:00:00"),
+            row("timeout", "semantic", "odd", "1999-02-30 00:00:00"),
+        ],
+    )
+    html = tmp_path / "odd.html"
+    for args in (["report", str(path)], ["report", str(path), "--json"]):
+        code, out, err = run(capsys, *args)
+        assert (code, err) == (0, "")
+        assert "2 failures" in out or '"total": 2' in out
+    code, _out, err = run(capsys, "report", str(path), "--html", str(html))
+    assert (code, err) == (0, "")
+    assert html.exists()

@@ -170,13 +170,26 @@ async def test_flush_writes_the_partial_batch_now(
 async def test_flush_waits_only_for_records_accepted_before_it(
     db_path: Path, virtual_time: trio.testing.MockClock
 ) -> None:
-    async with open_failure_logger(db_path, batch_size=4, flush_interval=1000) as failures:
+    async with open_failure_logger(
+        db_path, batch_size=10, flush_interval=1000, busy_timeout=0
+    ) as failures:
+        await failures.flush()  # the writer is up and idle
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the writer will retry its first batch
         for i in range(10):
             failures.log(record(i))
-        await failures.flush()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(failures.flush)
+            await trio.sleep(1)  # flush() is waiting; the writer is backing off
+            assert failures.statistics().written == 0
+            for i in range(10, 15):
+                failures.log(record(i))  # accepted after flush() began
+            other.execute("COMMIT")
+            other.close()
         stats = failures.statistics()
-        assert stats.written == 10
+        assert (stats.written, stats.queued) == (10, 5)  # the later five still gather
         assert_accounted(stats)
+        assert trio.current_time() < 100
 
 
 async def test_cancelled_flush_loses_nothing(
@@ -762,3 +775,73 @@ async def test_reference_application_file_is_appended_and_readable(db_path: Path
         db_path, f"SELECT count(*) FROM {TABLE} WHERE created_at < '9999-12-31 23:59:59'"
     )
     assert purge_all[0][0] == 2
+
+
+# ---------------------------------------------------------------- found in review
+
+
+async def test_closed_before_its_writer_was_scheduled_raises_nothing(db_path: Path) -> None:
+    failures = RetrievalFailureLogger(db_path)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(failures.run)
+        failures.log(record())
+        await failures.aclose()  # before run() got its first turn
+    stats = failures.statistics()
+    assert (stats.accepted, stats.failed, stats.closed) == (1, 1, True)
+
+
+async def test_a_busy_application_thread_pool_does_not_starve_the_writer(db_path: Path) -> None:
+    # trio's default limiter allows 40 threads; the application has them all.
+    stop = threading.Event()
+    limiter = trio.to_thread.current_default_thread_limiter()
+    async with trio.open_nursery() as nursery:
+
+        async def hold_a_thread() -> None:
+            await trio.to_thread.run_sync(stop.wait)
+
+        for _ in range(int(limiter.total_tokens)):
+            nursery.start_soon(hold_a_thread)
+        await trio.testing.wait_all_tasks_blocked()
+        try:
+            async with open_failure_logger(db_path, drain_timeout=5) as failures:
+                for i in range(5):
+                    failures.log(record(i))
+            assert failures.statistics().written == 5
+        finally:
+            stop.set()
+    assert count_rows(db_path) == 5
+
+
+def test_an_interrupt_during_the_drain_still_closes_the_logger(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = SQLiteStore.write_batch
+
+    def interrupted(self: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+        if holder[0].statistics().closed:
+            raise KeyboardInterrupt  # Ctrl-C lands in the writer while it drains
+        return real(self, items)
+
+    monkeypatch.setattr(SQLiteStore, "write_batch", interrupted)
+    holder: list[RetrievalFailureLogger] = []
+    outcome: list[BaseException] = []
+
+    async def main() -> None:
+        async with open_failure_logger(db_path, flush_interval=100) as failures:
+            holder.append(failures)
+            failures.log(record())
+
+    def in_a_thread() -> None:
+        try:
+            trio.run(main)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=in_a_thread, daemon=True)
+    runner.start()
+    runner.join(20)
+    assert not runner.is_alive(), "closing hung after an interrupt in the drain"
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], KeyboardInterrupt)
+    stats = holder[0].statistics()
+    assert (stats.accepted, stats.failed, stats.queued) == (1, 1, 0)

@@ -377,3 +377,40 @@ async def test_cancelled_call_is_abandoned_and_the_reader_stays_usable(tmp_path:
     # Closed: further calls are refused rather than touching a closed connection.
     with pytest.raises(trio.ClosedResourceError):
         await reader.count()
+
+
+async def test_a_call_cancelled_while_waiting_interrupts_no_other(tmp_path: Path) -> None:
+    path = make_db(
+        tmp_path / "big.db",
+        [row("no_hit", "s", f"q{i % 7}", f"2024-01-01 00:00:{i % 60:02d}") for i in range(500)],
+    )
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow(text: str) -> str:
+        started.set()
+        release.wait(10)
+        return text
+
+    async with open_failure_reader(path) as reader:
+        reader._reader.connection.create_function("failurelog_normalise", 1, slow)
+        async with trio.open_nursery() as nursery:
+            results: list[int] = []
+
+            async def first() -> None:  # runs a slow statement
+                summary = await reader.summary()
+                results.append(summary.total)
+
+            nursery.start_soon(first)
+            await trio.to_thread.run_sync(started.wait)
+            with trio.CancelScope() as second:
+
+                async def give_up_once_waiting() -> None:
+                    await trio.testing.wait_all_tasks_blocked()
+                    second.cancel()
+
+                nursery.start_soon(give_up_once_waiting)
+                await reader.count()  # waits for its turn, and is cancelled there
+            assert second.cancelled_caught
+            release.set()
+        assert results == [500]  # the first call was not interrupted by the second's cancel

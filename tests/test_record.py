@@ -205,7 +205,15 @@ def test_edge_types() -> None:
 def test_created_at_format() -> None:
     assert make(created_at="2026-01-02 03:04:05").created_at == "2026-01-02 03:04:05"
     assert make(created_at="2026-01-02 03:04:05.123").created_at == "2026-01-02 03:04:05.123"
-    for bad in ["2026-01-02T03:04:05", "yesterday", "2026-01-02", "2026-01-02 03:04:05Z"]:
+    for bad in [
+        "2026-01-02T03:04:05",
+        "yesterday",
+        "2026-01-02",
+        "2026-01-02 03:04:05Z",
+        "1999-02-30 00:00:00",  # no such day
+        "2024-99-99 99:99:99",
+        "\u0662\u0660\u0662\u0664-01-02 03:04:05",  # Arabic-Indic digits sort wrongly
+    ]:
         with pytest.raises(ValueError, match="created_at"):
             make(created_at=bad)
 

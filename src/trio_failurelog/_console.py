@@ -164,6 +164,9 @@ class Console:
         self.table(*repeated_rows(summary), numeric={1})
 
     def _timeline(self, summary: FailureSummary) -> None:
+        if not summary.timeline:  # no row had a created_at that reads as a time
+            self.line("(no timeline: no row has a readable created_at)")
+            return
         peak = max((bucket.total for bucket in summary.timeline), default=0) or 1
         same_day = summary.timeline[0].start[:10] == summary.timeline[-1].start[:10]
         for bucket in summary.timeline:

@@ -183,6 +183,7 @@ class RetrievalFailureLogger:
         "_closing",
         "_database",
         "_drain_deadline",
+        "_drain_scope",
         "_drain_timeout",
         "_dropped_closed",
         "_dropped_full",
@@ -196,6 +197,7 @@ class RetrievalFailureLogger:
         "_next_failure_warning",
         "_purge_every",
         "_purged",
+        "_ran",
         "_retention_days",
         "_retries",
         "_retry_timeout",
@@ -266,7 +268,9 @@ class RetrievalFailureLogger:
         # Cancel scope of the writer's main loop; on close its deadline becomes
         # the drain deadline.
         self._run_scope = trio.CancelScope()
+        self._drain_scope: trio.CancelScope | None = None
         self._drain_deadline = math.inf
+        self._ran = False
         # The partial batch lives on the instance so that a cancelled writer's
         # shutdown drain still finds it.
         self._batch: list[QueuedRecord] = []
@@ -556,8 +560,14 @@ class RetrievalFailureLogger:
         then drains what is queued, shielded, for at most ``drain_timeout``
         seconds, closes the database and re-raises. Can be called only once.
         """
-        if self._state is not _State.NEW:
+        if self._ran:
             raise RuntimeError("RetrievalFailureLogger.run() can be called only once")
+        self._ran = True
+        if self._state is _State.CLOSED:
+            # Closed before this task got to run (start_soon, then aclose): the
+            # queue was already counted as failed; there is nothing to do.
+            task_status.started()
+            return
         self._state = _State.RUNNING
         self._token = trio.lowlevel.current_trio_token()
         try:
@@ -586,15 +596,30 @@ class RetrievalFailureLogger:
     async def _shut_down(self) -> None:
         # Reached when closed and drained, when the drain deadline passed, or
         # when the surrounding scope was cancelled: close, then drain shielded.
+        # Whatever happens in the drain (a KeyboardInterrupt, say), the logger
+        # ends closed and accounted for, or aclose() would wait forever.
         self._begin_close()
-        with trio.CancelScope(deadline=self._drain_deadline, shield=True):
-            await self._write_until_closed()
-        self._fail_leftovers(f"still queued when drain_timeout ({self._drain_timeout:g} s) ran out")
-        store = self._store
-        if store is not None:
-            with trio.CancelScope(shield=True):
-                await self._thread.close(store.close)
-        self._finish()
+        try:
+            with trio.CancelScope(deadline=self._drain_deadline, shield=True) as drain:
+                self._drain_scope = drain
+                await self._write_until_closed()
+        finally:
+            try:
+                self._fail_leftovers(
+                    f"still queued when drain_timeout ({self._drain_timeout:g} s) ran out"
+                )
+                if self._store is not None:
+                    with trio.CancelScope(shield=True):
+                        await self._thread.close(self._store.close)
+            finally:
+                self._finish()
+
+    def _abort_drain(self) -> None:
+        """End the drain now: a second Ctrl-C while closing means "stop"."""
+        self._begin_close()
+        for scope in (self._run_scope, self._drain_scope, self._call_scope):
+            if scope is not None:
+                scope.cancel()
 
     async def _write_until_closed(self) -> None:
         while await self._collect():
@@ -724,6 +749,10 @@ class RetrievalFailureLogger:
             except sqlite3.OperationalError as exc:
                 if not is_transient(exc) or _clock() + delay > give_up:
                     raise
+            if call.cancelled_caught:
+                # Abandoned at the drain deadline, not busy: let the enclosing
+                # scope (same deadline) raise, without counting a retry.
+                await trio.lowlevel.checkpoint()
             self._retries += 1
             await trio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_DELAY)
@@ -782,8 +811,13 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
     ) -> None:
         manager = self._nursery_manager
         assert manager is not None
-        with trio.CancelScope(shield=True):
-            await self._logger.aclose()
+        try:
+            with trio.CancelScope(shield=True):
+                await self._logger.aclose()
+        except BaseException as interrupt:  # KeyboardInterrupt again, while draining
+            self._logger._abort_drain()
+            await _exit_nursery(manager, pending=interrupt)
+            raise
         # The writer has finished, so the nursery closes at once.
         await _exit_nursery(manager, pending=exc)
 

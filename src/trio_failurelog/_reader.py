@@ -343,7 +343,12 @@ class AsyncFailureReader:
     def __init__(self, reader: FailureReader) -> None:
         self._reader = reader
         self._thread = SerialThread()
-        self._abort = False
+        # The progress handler interrupts the statement under way when the call
+        # that is running it (numbered) was cancelled; a call cancelled while
+        # still waiting for its turn interrupts nothing.
+        self._calls = 0
+        self._running: int | None = None
+        self._abort: int | None = None
         self._closed = False
         reader.connection.set_progress_handler(self._should_abort, _ABORT_CHECK_INSTRUCTIONS)
 
@@ -353,20 +358,25 @@ class AsyncFailureReader:
         return self._reader.name
 
     def _should_abort(self) -> int:
-        return 1 if self._abort else 0
+        return 1 if self._abort is not None and self._abort == self._running else 0
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:
             raise trio.ClosedResourceError("the reader is closed")
+        self._calls += 1
+        call = self._calls  # so that a cancelled call interrupts only itself
 
         def job() -> T:
-            self._abort = False
-            return fn()
+            self._running = call
+            try:
+                return fn()
+            finally:
+                self._running = None
 
         try:
             return await self._thread.run(job)
         except trio.Cancelled:
-            self._abort = True
+            self._abort = call
             raise
 
     def query(
@@ -488,7 +498,8 @@ class AsyncFailureReader:
         if self._closed:
             return
         self._closed = True
-        self._abort = True
+        if self._running is not None:
+            self._abort = self._running  # closing: stop the statement under way
         await self._thread.close(self._reader.close)
 
 

@@ -104,7 +104,10 @@ def epoch_seconds(created_at: str) -> float | None:
     """``created_at`` text as POSIX seconds, or ``None`` when it is not in the stored form."""
     if not _CREATED_AT.fullmatch(created_at):
         return None
-    whole = datetime.strptime(created_at[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    try:  # rows of other writers are not validated: "2024-02-30" may be there
+        whole = datetime.strptime(created_at[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
     fraction = float("0" + created_at[19:]) if len(created_at) > 19 else 0.0
     return whole.timestamp() + fraction
 

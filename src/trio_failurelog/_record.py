@@ -8,6 +8,7 @@ cheap. Bad input raises at construction with a message that names the field.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import re
 from collections.abc import Iterable
@@ -33,7 +34,7 @@ _INT64_MAX: Final = 2**63 - 1
 
 # What the reference application writes (``datetime('now')``) plus our optional
 # millisecond suffix. Both sort as text in time order, which its purge relies on.
-_CREATED_AT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+_CREATED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?")
 
 
 class RetrievalFailureType(StrEnum):
@@ -143,10 +144,14 @@ def _created_at(value: object) -> str | None:
     if value is None:
         return None
     text = _text("created_at", value)
-    if not _CREATED_AT.fullmatch(text):
+    try:
+        if not _CREATED_AT.fullmatch(text):
+            raise ValueError
+        datetime.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S")  # a real date and time
+    except ValueError:
         raise ValueError(
-            f"created_at must look like 'YYYY-MM-DD HH:MM:SS[.fff]' (UTC), got {text!r}"
-        )
+            f"created_at must be a UTC time as 'YYYY-MM-DD HH:MM:SS[.fff]', got {text!r}"
+        ) from None
     return text
 
 

@@ -31,6 +31,9 @@ class SerialThread:
 
     def __init__(self) -> None:
         self._turn = trio.StrictFIFOLock()  # callers take turns, in order
+        # A thread of our own: trio's default limiter is shared with the
+        # application, whose blocking calls must not starve the writer.
+        self._limiter = trio.CapacityLimiter(1)
         self._idle = trio.Event()  # unset while a (possibly abandoned) call runs
         self._idle.set()
         self._lock = threading.Lock()
@@ -53,9 +56,14 @@ class SerialThread:
         await self._idle.wait()
         idle = self._idle = trio.Event()
         token = trio.lowlevel.current_trio_token()
-        abandoned = False
+        started = given_up = abandoned = False
 
-        def job() -> T:
+        def job() -> T | None:
+            nonlocal started
+            with self._lock:
+                if given_up:  # the caller was cancelled before a thread took this
+                    return None
+                started = self._running = True
             try:
                 return fn()
             finally:
@@ -68,15 +76,14 @@ class SerialThread:
                     with contextlib.suppress(trio.RunFinishedError):  # the run is over
                         token.run_sync_soon(idle.set)
 
-        with self._lock:
-            self._running = True
         try:
-            result = await self._to_thread(job, abandon_on_cancel=True)
+            result = await self._to_thread(job, abandon_on_cancel=True, limiter=self._limiter)
         except trio.Cancelled:
             # Decide under the lock, so that exactly one side (this task or the
             # thread's finally) marks the worker idle again.
             with self._lock:
-                abandoned = self._running
+                abandoned = started and self._running
+                given_up = not started
             if abandoned:
                 self.abandoned = True
             else:
@@ -86,7 +93,7 @@ class SerialThread:
             idle.set()
             raise
         idle.set()
-        return result
+        return result  # type: ignore[return-value]  # None only when given up
 
     async def close(self, closer: Callable[[], object]) -> None:
         """Run ``closer()`` on a worker thread after every call has finished.
@@ -103,4 +110,4 @@ class SerialThread:
         with trio.CancelScope(shield=True):
             async with self._turn:
                 await self._idle.wait()
-                await self._to_thread(closer)
+                await self._to_thread(closer, limiter=self._limiter)
