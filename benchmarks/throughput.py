@@ -58,14 +58,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from unittest import mock
 
 import aiosqlite
 import trio
 
 from trio_failurelog import RetrievalFailureRecord, open_failure_logger
-from trio_failurelog._threads import SerialThread
+from trio_failurelog._threads import SerialThread, run_inline
 
 from ._common import (
     DEFAULTS,
@@ -85,7 +85,6 @@ from ._common import (
 
 __all__ = ["CONTENDERS", "run"]
 
-T = TypeVar("T")
 
 #: Contenders in the order of the table.
 CONTENDERS: Final = ("raw", "ours", "ours_on_loop", "peer_a", "peer_b", "peer_c")
@@ -208,17 +207,6 @@ def _raw(path: Path, batches: list[list[tuple[object, ...]]]) -> _Outcome:
 # ---------------------------------------------------------------------- ours
 
 
-async def _inline(
-    fn: Callable[[], T],
-    *,
-    abandon_on_cancel: bool = False,
-    limiter: trio.CapacityLimiter | None = None,
-) -> T:
-    """Instead of ``trio.to_thread.run_sync``: run ``fn`` on the event loop's thread."""
-    await trio.lowlevel.checkpoint()
-    return fn()
-
-
 async def _probe(samples: list[float], interval: float) -> None:
     while True:
         deadline = trio.current_time() + interval
@@ -234,7 +222,7 @@ async def _ours(
     # blocking work leaves the loop's thread made a direct call (as the test
     # suite's virtual clock does).
     hop = (
-        mock.patch.object(SerialThread, "_to_thread", staticmethod(_inline))
+        mock.patch.object(SerialThread, "_to_thread", staticmethod(run_inline))
         if on_loop
         else contextlib.nullcontext()
     )

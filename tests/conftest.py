@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import trio
 import trio.testing
 
-from trio_failurelog._threads import SerialThread
-
-T = TypeVar("T")
+from trio_failurelog._threads import SerialThread, run_inline
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,14 +54,5 @@ def virtual_time(
     hand-off itself use real threads and no mock clock.
     """
 
-    async def inline(
-        fn: Callable[[], T],
-        *,
-        abandon_on_cancel: bool = False,
-        limiter: trio.CapacityLimiter | None = None,
-    ) -> T:
-        await trio.lowlevel.checkpoint()
-        return fn()
-
-    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(inline))
+    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(run_inline))
     return autojump_clock
