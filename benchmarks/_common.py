@@ -15,7 +15,8 @@ from typing import Any, Final, TypeVar
 
 from trio_failurelog import RetrievalFailureLogger, RetrievalFailureRecord
 from trio_failurelog._schema import INSERT_SQL, TABLE
-from trio_failurelog._store import QueuedRecord, SQLiteStore
+from trio_failurelog._sqlite_store import SQLiteStore
+from trio_failurelog._storage import QueuedRecord
 
 T = TypeVar("T")
 

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import TABLE, RetrievalFailureLogger, open_failure_logger
-from trio_failurelog._store import BatchOutcome, QueuedRecord, SQLiteStore
+from trio_failurelog._sqlite_store import SQLiteStore
+from trio_failurelog._storage import BatchOutcome, QueuedRecord
 
 from .helpers import assert_accounted, count_rows, record
 

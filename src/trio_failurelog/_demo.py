@@ -28,7 +28,7 @@ import trio
 from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
 from ._readsql import text_at
 from ._record import RetrievalFailureRecord, RetrievalFailureType
-from ._store import Database
+from ._storage import Database
 
 __all__ = ["DemoProgress", "DemoResult", "run_demo"]
 

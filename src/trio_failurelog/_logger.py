@@ -31,7 +31,8 @@ from typing import Final, TypeVar
 import trio
 
 from ._record import RetrievalFailureRecord
-from ._store import Database, QueuedRecord, SQLiteStore, Synchronous, is_transient, purge_cutoff
+from ._sqlite_store import SQLiteStore, is_transient, purge_cutoff
+from ._storage import Database, QueuedRecord, Synchronous
 from ._threads import SerialThread
 
 __all__ = ["LoggerStatistics", "RetrievalFailureLogger", "open_failure_logger"]
@@ -717,7 +718,7 @@ class RetrievalFailureLogger:
         try:
             while True:
                 deleted = await self._call_with_retries(
-                    functools.partial(store.purge_chunk, cutoff, PURGE_CHUNK)
+                    functools.partial(store.purge_chunk_before_text, cutoff, PURGE_CHUNK)
                 )
                 self._purged += deleted
                 if deleted < PURGE_CHUNK or self._closing:

@@ -12,7 +12,8 @@ from typing import Final
 
 from ._readsql import TimeBound, connect, created_at_text
 from ._schema import TABLE
-from ._store import Database, SQLiteStore
+from ._sqlite_store import SQLiteStore
+from ._storage import Database
 
 __all__ = ["purge_older_than"]
 
@@ -54,7 +55,7 @@ def purge_older_than(
         store = SQLiteStore(conn, name)
         deleted = 0
         while True:
-            chunk = store.purge_chunk(cutoff, chunk_size)
+            chunk = store.purge_chunk_before_text(cutoff, chunk_size)
             deleted += chunk
             if on_progress is not None:
                 on_progress(deleted)

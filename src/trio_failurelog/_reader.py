@@ -34,7 +34,7 @@ from ._readsql import (
 )
 from ._record import RetrievalFailureRecord
 from ._schema import TABLE
-from ._store import Database
+from ._storage import Database
 from ._summary import FailureSummary, summarise
 from ._threads import SerialThread
 

@@ -19,7 +19,7 @@ from typing import Any, Final
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._record import RetrievalFailureRecord, RetrievalFailureType
 from ._schema import COLUMNS, TABLE, table_exists
-from ._store import Database
+from ._storage import Database
 
 __all__ = [
     "SELECT",

@@ -16,7 +16,7 @@ CHILD = textwrap.dedent(
     """
     import sys, threading, trio
     from trio_failurelog import RetrievalFailureRecord, open_failure_logger
-    from trio_failurelog._store import SQLiteStore
+    from trio_failurelog._sqlite_store import SQLiteStore
 
     never = threading.Event()
     def hung_write(self, items):

@@ -1,4 +1,4 @@
-"""SQLite storage: the synchronous half of the writer.
+"""The SQLite store: the :class:`~trio_failurelog._storage.Store` for a file.
 
 Every method here blocks and is meant to run on a worker thread (the logger
 calls them through :class:`~trio_failurelog._threads.SerialThread`); the event
@@ -18,30 +18,19 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal, TypeVar
+from typing import Final, TypeVar
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
-from ._record import RetrievalFailureRecord, RetrievalFailureType
+from ._record import RetrievalFailureType
 from ._schema import COLUMNS, INSERT_SQL, TABLE, ensure_schema, insert_rows_sql
+from ._storage import BatchOutcome, Database, QueuedRecord, StoreKind, Synchronous
 
 __all__ = [
-    "BatchOutcome",
-    "Database",
     "DatabaseFileError",
-    "QueuedRecord",
     "SQLiteStore",
     "is_transient",
     "purge_cutoff",
 ]
-
-#: What the public API accepts as a database: a path, or ``":memory:"``.
-Database = str | os.PathLike[str]
-
-#: A record on its way to the database, with the ``time.time()`` of its ``log()``.
-QueuedRecord = tuple[RetrievalFailureRecord, float]
-
-Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 T = TypeVar("T")
 
@@ -104,14 +93,6 @@ def purge_cutoff(now: float, retention_days: float) -> str:
     compare ``created_at`` as text the same way.
     """
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - retention_days * 86400))
-
-
-@dataclass(slots=True)
-class BatchOutcome:
-    """What became of a batch: how many rows were committed, why the others were not."""
-
-    written: int = 0
-    rejected: list[str] = field(default_factory=list)
 
 
 class DatabaseFileError(Exception):
@@ -233,6 +214,8 @@ class SQLiteStore:
     path opened again (creating the file when missing) by the next call, so
     writing resumes once the fault clears.
     """
+
+    kind: StoreKind = "sqlite"
 
     def __init__(
         self,
@@ -441,7 +424,16 @@ class SQLiteStore:
             return self._transaction(functools.partial(_insert_one_by_one, rows=rows))
         return BatchOutcome(written=len(rows))
 
-    def purge_chunk(self, older_than: str, limit: int) -> int:
+    def purge_chunk(self, older_than: float, limit: int) -> int:
+        """Delete up to ``limit`` rows created before ``older_than`` (POSIX seconds).
+
+        Compares whole seconds as text, like the reference application's purge.
+        """
+        return self.purge_chunk_before_text(
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(older_than)), limit
+        )
+
+    def purge_chunk_before_text(self, older_than: str, limit: int) -> int:
         """Delete up to ``limit`` rows with ``created_at < older_than``; return how many.
 
         A bounded chunk keeps the write lock short, so that a large purge does
@@ -457,6 +449,10 @@ class SQLiteStore:
             return cursor.rowcount
 
         return self._transaction(delete)
+
+    def is_transient(self, error: Exception) -> bool:
+        """Whether ``error`` is SQLite's busy/locked, which goes away when retried."""
+        return is_transient(error)
 
     def close(self) -> None:
         """Close the connection (SQLite checkpoints the WAL when it is the last)."""

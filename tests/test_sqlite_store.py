@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_failurelog import TABLE
-from trio_failurelog._store import SQLiteStore, _json_array
+from trio_failurelog._sqlite_store import SQLiteStore, _json_array
 
 from .helpers import queries, record
 
