@@ -32,7 +32,14 @@ import trio
 
 from ._record import RetrievalFailureRecord
 from ._sqlite_store import SQLiteStore, is_transient, purge_cutoff
-from ._storage import Database, QueuedRecord, Synchronous
+from ._storage import (
+    Database,
+    QueuedRecord,
+    StoreKind,
+    Synchronous,
+    describe_database,
+    store_kind,
+)
 from ._threads import SerialThread
 
 __all__ = ["LoggerStatistics", "RetrievalFailureLogger", "open_failure_logger"]
@@ -489,6 +496,16 @@ class RetrievalFailureLogger:
             self._fail_leftovers("the logger was closed before its writer started")
             self._finish()
         await self._finished.wait()
+
+    @property
+    def store_kind(self) -> StoreKind:
+        """``"sqlite"`` or ``"postgresql"``: which store the database argument selects."""
+        return store_kind(self._database)
+
+    @property
+    def database_name(self) -> str:
+        """The database as messages name it: an SQLite path, or a URL without its password."""
+        return describe_database(self._database)
 
     def statistics(self) -> LoggerStatistics:
         """Return a :class:`LoggerStatistics` snapshot. Never blocks."""
