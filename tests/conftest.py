@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_failurelog._threads import SerialThread, run_inline
+from trio_failurelog._threads import SerialThread, run_inline, start_inline
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,4 +55,5 @@ def virtual_time(
     """
 
     monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(run_inline))
+    monkeypatch.setattr(SerialThread, "_start_thread", staticmethod(start_inline))
     return autojump_clock

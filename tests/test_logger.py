@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 import trio_failurelog._logger as logger_module
+import trio_failurelog._writer as writer_module
 from trio_failurelog import (
     TABLE,
     DatabaseSetupError,
@@ -578,7 +579,7 @@ async def test_failure_warnings_are_rate_limited(
         for i in range(4):
             failures.log(record(i))
             await failures.flush()
-        await trio.sleep(logger_module.FAILURE_WARNING_INTERVAL)
+        await trio.sleep(writer_module.FAILURE_WARNING_INTERVAL)
         failures.log(record(4))
         await failures.flush()
         assert failures.statistics().failed == 5

@@ -6,7 +6,8 @@ for the guarantees and the on-disk format.
 """
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
-from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
+from ._lifetime import open_failure_logger
+from ._logger import RetrievalFailureLogger
 from ._reader import AsyncFailureReader, FailureReader, open_failure_reader
 from ._readsql import TimeBound
 from ._record import (
@@ -16,6 +17,7 @@ from ._record import (
     RetrievalFailureType,
 )
 from ._schema import SCHEMA_VERSION, TABLE
+from ._statistics import LoggerStatistics
 from ._summary import (
     FailureSummary,
     LatencyStats,

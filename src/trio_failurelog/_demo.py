@@ -25,9 +25,11 @@ from typing import Final
 
 import trio
 
-from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
+from ._lifetime import open_failure_logger
+from ._logger import RetrievalFailureLogger
 from ._readsql import text_at
 from ._record import RetrievalFailureRecord, RetrievalFailureType
+from ._statistics import LoggerStatistics
 from ._storage import Database
 
 __all__ = ["DemoProgress", "DemoResult", "run_demo"]

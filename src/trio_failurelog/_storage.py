@@ -137,14 +137,15 @@ def open_store(database: Database, options: StoreOptions) -> Store:
     if is_postgres_url(database):
         assert isinstance(database, str)
         try:
-            from ._postgres_store import PostgresStore  # optional extra
+            from ._postgres_store import PostgresStore  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:
             raise DatabaseSetupError(
                 "a PostgreSQL database needs the 'postgres' extra: "
                 "pip install 'trio-failurelog[postgres]' (from a checkout: "
                 "pip install '.[postgres]')"
             ) from exc
-        return PostgresStore.open(database, options)
+        store: Store = PostgresStore.open(database, options)
+        return store
     from ._sqlite_store import SQLiteStore  # keeps the modules acyclic
 
     return SQLiteStore.open(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import outcome  # trio's own dependency: what start_thread_soon delivers
 import trio
 
-__all__ = ["SerialThread", "run_inline"]
+__all__ = ["SerialThread", "run_inline", "start_inline"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("trio_failurelog")
 
 
 class SerialThread:
@@ -21,13 +26,14 @@ class SerialThread:
     task gets :exc:`trio.Cancelled` at once (so a deadline is honoured even when
     the disk hangs), the thread finishes on its own, and the next call waits
     until it has. This is what lets one non-thread-safe resource (an sqlite3
-    connection) be used across cancellable calls.
+    connection, a psycopg connection) be used across cancellable calls.
     """
 
-    # The one place blocking work leaves the event loop's thread. Tests that run
-    # on trio's mock clock replace it with an inline call: time must not jump
-    # ahead while a real thread works.
+    # The places blocking work leaves the event loop's thread. Tests that run on
+    # trio's mock clock replace them with inline calls: time must not jump ahead
+    # while a real thread works.
     _to_thread = staticmethod(trio.to_thread.run_sync)
+    _start_thread = staticmethod(trio.lowlevel.start_thread_soon)
 
     def __init__(self) -> None:
         self._turn = trio.StrictFIFOLock()  # callers take turns, in order
@@ -42,17 +48,21 @@ class SerialThread:
         #: Whether a call was ever abandoned (its outcome is unknown to the caller).
         self.abandoned = False
 
-    async def run(self, fn: Callable[[], T]) -> T:
+    async def run(
+        self, fn: Callable[[], T], *, on_abandoned: Callable[[T], object] | None = None
+    ) -> T:
         """Run ``fn()`` on a worker thread once the previous call has finished.
 
         Blocks until ``fn`` returns; raises what ``fn`` raises. Cancellation:
         while waiting for the previous call, nothing happens; while ``fn``
-        runs, the call is abandoned as described on the class.
+        runs, the call is abandoned as described on the class, and if ``fn``
+        then returns a value, ``on_abandoned(value)`` is called with it on the
+        same thread (to close a connection nobody will use, say).
         """
         async with self._turn:
-            return await self._run_now(fn)
+            return await self._run_now(fn, on_abandoned)
 
-    async def _run_now(self, fn: Callable[[], T]) -> T:
+    async def _run_now(self, fn: Callable[[], T], on_abandoned: Callable[[T], object] | None) -> T:
         await self._idle.wait()
         idle = self._idle = trio.Event()
         token = trio.lowlevel.current_trio_token()
@@ -64,15 +74,20 @@ class SerialThread:
                 if given_up:  # the caller was cancelled before a thread took this
                     return None
                 started = self._running = True
+            returned = False
             try:
-                return fn()
+                result = fn()
+                returned = True
+                return result
             finally:
                 with self._lock:
                     self._running = False
                     after = self._on_abandoned_done if abandoned else None
                 if abandoned:
+                    if returned and on_abandoned is not None:
+                        _quietly(on_abandoned, result)
                     if after is not None:
-                        after()
+                        _quietly(after)
                     with contextlib.suppress(trio.RunFinishedError):  # the run is over
                         token.run_sync_soon(idle.set)
 
@@ -95,22 +110,49 @@ class SerialThread:
         idle.set()
         return result  # type: ignore[return-value]  # None only when given up
 
-    async def close(self, closer: Callable[[], object]) -> None:
-        """Run ``closer()`` on a worker thread after every call has finished.
+    async def close(self, closer: Callable[[], object], *, deadline: float = math.inf) -> None:
+        """Run ``closer()`` on a worker thread after every call; wait for it until ``deadline``.
 
-        If an abandoned call is still running, ``closer`` is left for its
-        thread to run when it finishes, and this returns at once: shutting down
-        never waits for a hung call. Otherwise it takes its turn after calls
-        under way. Shielded from cancellation: a resource is always closed.
+        The last call: nothing may be run after it. If an abandoned call is
+        still running, ``closer`` is left for its thread to run when it
+        finishes, and this returns at once. Otherwise ``closer`` starts on a
+        thread at once, whatever the deadline, so a resource is always closed;
+        this waits for it until ``deadline`` (trio time) at most and leaves it
+        to finish on its own after that. Shielded from cancellation; an
+        exception from ``closer`` is logged, not raised.
         """
         with self._lock:
-            if self._running and self.abandoned:
+            if self._running:  # only an abandoned call can still be running now
                 self._on_abandoned_done = closer
                 return
-        with trio.CancelScope(shield=True):
-            async with self._turn:
-                await self._idle.wait()
-                await self._to_thread(closer, limiter=self._limiter)
+            self._running = True  # the closer's, from here on
+        done = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+
+        def job() -> None:
+            try:
+                _quietly(closer)
+            finally:
+                with self._lock:
+                    self._running = False
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(done.set)
+
+        self._start_thread(job, _ignore, name="trio-failurelog close")
+        with trio.CancelScope(shield=True, deadline=deadline):
+            await done.wait()
+
+
+def _ignore(result: outcome.Outcome[Any]) -> None:
+    """``start_thread_soon``'s deliver callback for jobs that report by themselves."""
+
+
+def _quietly(fn: Callable[..., object], *args: Any) -> None:
+    """Call ``fn`` on a worker thread where nobody waits for it: log what it raises."""
+    try:
+        fn(*args)
+    except Exception:
+        log.warning("trio_failurelog: error in a background close", exc_info=True)
 
 
 async def run_inline(
@@ -127,3 +169,10 @@ async def run_inline(
     """
     await trio.lowlevel.checkpoint()
     return fn()
+
+
+def start_inline(
+    fn: Callable[[], T], deliver: Callable[[outcome.Outcome[T]], object], name: str | None = None
+) -> None:
+    """What replaces ``SerialThread._start_thread``: ``fn()`` now, on this thread."""
+    deliver(outcome.capture(fn))

@@ -1,0 +1,148 @@
+"""``open_failure_logger``: the logger's writer in a nursery of its own, for one ``async with``.
+
+Like trio-websocket's ``open_websocket``, it works so that the user never sees
+an ExceptionGroup: setup errors and the block's own exception come out as
+themselves, and a second Ctrl-C while draining comes out as KeyboardInterrupt.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import final
+
+import trio
+
+from ._logger import RetrievalFailureLogger
+from ._storage import Database, Synchronous
+
+__all__ = ["open_failure_logger"]
+
+
+@final
+class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
+    """What :func:`open_failure_logger` returns; see there."""
+
+    def __init__(self, logger: RetrievalFailureLogger) -> None:
+        self._logger = logger
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+
+    async def __aenter__(self) -> RetrievalFailureLogger:
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        try:
+            await nursery.start(self._logger.run)
+        except BaseException as error:
+            # The nursery is empty: leave it, and let the setup error come out
+            # as itself rather than in an ExceptionGroup.
+            await _exit_nursery(manager, pending=error)
+            raise
+        self._nursery_manager = manager
+        return self._logger
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        manager = self._nursery_manager
+        assert manager is not None
+        try:
+            # Shielded: the drain is bounded by drain_timeout, and the logger's
+            # aclose() honours it, so this cannot hang on a stuck database.
+            with trio.CancelScope(shield=True):
+                await self._logger.aclose()
+        except BaseException as interrupt:  # KeyboardInterrupt again, while draining
+            self._logger._abort()
+            await _exit_nursery(manager, pending=interrupt)
+            raise
+        # The writer has finished, so the nursery closes at once.
+        await _exit_nursery(manager, pending=exc)
+
+
+async def _exit_nursery(
+    manager: AbstractAsyncContextManager[trio.Nursery], pending: BaseException | None
+) -> None:
+    """Exit a nursery whose tasks are done (or told to stop) without handing it ``pending``.
+
+    ``pending`` is the exception already on its way out of our context
+    manager. With strict exception groups the nursery would wrap it, and it
+    must come out as itself. A cancellation raised by the exit itself yields to
+    it: the enclosing scope delivers its cancellation again at its next
+    checkpoint anyway.
+    """
+    try:
+        await manager.__aexit__(None, None, None)
+    except BaseException as error:
+        if pending is not None and _is_cancellation(error):
+            return
+        if isinstance(error, BaseExceptionGroup):  # the writer crashed: a bug
+            raise _sole_exception(error) from None
+        raise
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        return all(_is_cancellation(inner) for inner in error.exceptions)
+    return isinstance(error, trio.Cancelled)
+
+
+def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    while len(group.exceptions) == 1 and isinstance(group.exceptions[0], BaseExceptionGroup):
+        group = group.exceptions[0]
+    return group.exceptions[0] if len(group.exceptions) == 1 else group
+
+
+def open_failure_logger(
+    database: Database,
+    *,
+    capacity: int = 8192,
+    batch_size: int = 512,
+    flush_interval: float = 0.5,
+    retention_days: float | None = 90,
+    purge_every: int = 500,
+    drain_timeout: float = 5.0,
+    busy_timeout: float = 0.1,
+    retry_timeout: float = 30.0,
+    synchronous: Synchronous = "NORMAL",
+    connect_timeout: float = 10.0,
+) -> AbstractAsyncContextManager[RetrievalFailureLogger]:
+    """Open a :class:`RetrievalFailureLogger` whose writer runs for the ``async with`` block.
+
+    ::
+
+        async with open_failure_logger("failures.db") as failures:
+            failures.log(RetrievalFailureRecord("no_hit", "semantic", query))
+
+    Entering opens (and creates when missing) the database, its table and
+    indexes, and starts the writer task in a nursery the logger owns. It
+    raises :exc:`TypeError`/:exc:`ValueError` for bad arguments and
+    :exc:`DatabaseSetupError`/:exc:`IncompatibleSchemaError` when the database
+    cannot be used, each as itself, not in an ExceptionGroup.
+
+    Leaving closes the send channel and blocks until what is queued is written
+    and the database closed, for at most ``drain_timeout`` seconds (the rest
+    counts as failed and is reported in one warning), even when the block is
+    cancelled or raises: the drain is shielded. A KeyboardInterrupt during the
+    drain stops it at once and comes out as itself. An exception from the
+    block comes out as itself. Storage errors never raise here; see
+    :meth:`RetrievalFailureLogger.statistics`.
+
+    The arguments are those of :class:`RetrievalFailureLogger`.
+    """
+    return _OpenFailureLogger(
+        RetrievalFailureLogger(
+            database,
+            capacity=capacity,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            retention_days=retention_days,
+            purge_every=purge_every,
+            drain_timeout=drain_timeout,
+            busy_timeout=busy_timeout,
+            retry_timeout=retry_timeout,
+            synchronous=synchronous,
+            connect_timeout=connect_timeout,
+        )
+    )

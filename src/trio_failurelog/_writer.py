@@ -1,0 +1,447 @@
+"""The writer task: receive records, gather batches, write them on a thread, drain on close.
+
+One :class:`BatchWriter` per logger. It owns the receive end of the logger's
+memory channel. It parks in ``receive()`` until a first record comes, then
+gathers more inside a ``trio.move_on_after(flush_interval)`` until the batch is
+full, a flush asks for it, or the logger closes, and hands the batch to the
+:class:`~trio_failurelog._storage.Store` through ``trio.to_thread.run_sync``
+(by way of :class:`~trio_failurelog._threads.SerialThread`). While gathering it
+does not wake per record: the logger's front wakes it once enough records have
+arrived to fill the batch or half the buffer. Busy databases are retried with
+backoff; other storage errors fail the batch, counted and warned about, never
+raised. Closing the send channel ends it: what is left is drained, shielded,
+for at most ``drain_timeout`` seconds, and the store is closed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar, final
+
+import trio
+
+from ._settings import LoggerSettings
+from ._storage import Database, QueuedRecord, Store, describe_database, open_store
+from ._threads import SerialThread
+
+__all__ = ["FAILURE_WARNING_INTERVAL", "PURGE_CHUNK", "BatchWriter", "clock"]
+
+log = logging.getLogger("trio_failurelog")
+
+T = TypeVar("T")
+
+#: Storage failures are warned about at most once per this many seconds.
+FAILURE_WARNING_INTERVAL: Final = 60.0
+#: Rows deleted per transaction by the retention purge.
+PURGE_CHUNK: Final = 1000
+# Backoff between retries of a busy database: doubles from first to max.
+_RETRY_FIRST_DELAY: Final = 0.01
+_RETRY_MAX_DELAY: Final = 1.0
+# 0001-01-01T00:00:00Z: a retention so long that its cutoff falls before this
+# purges nothing, and must not overflow the date arithmetic of a store.
+_EARLIEST_CUTOFF: Final = -62135596800.0
+
+
+def clock() -> float:
+    """trio's clock (so the mock clock drives deadlines in tests), outside a run the OS's."""
+    try:
+        return trio.current_time()
+    except RuntimeError:
+        return time.monotonic()
+
+
+@final
+class BatchWriter:
+    """Moves records from the receive channel to the store, in batches.
+
+    Made and driven by :class:`~trio_failurelog.RetrievalFailureLogger`, which
+    holds the send channel. ``wait_for_records(n)`` is the front's: it parks
+    until ``n`` more records are accepted, or a flush or close wakes it.
+    ``on_close`` is the front's too: it closes the send channel and calls
+    :meth:`begin_drain`, and the writer calls it when it stops for any reason;
+    ``on_finished`` reports the final counts once the writer is done.
+
+    Its bookkeeping is protected from KeyboardInterrupt (``run`` is), so a
+    Ctrl-C is delivered to the program's main task, never between taking a
+    record and counting it.
+    """
+
+    __slots__ = (
+        "_batch",
+        "_batches_since_purge",
+        "_call_scope",
+        "_database",
+        "_drain_deadline",
+        "_drain_scope",
+        "_draining",
+        "_failed_unreported",
+        "_flush_target",
+        "_name",
+        "_next_failure_warning",
+        "_on_close",
+        "_on_finished",
+        "_receive",
+        "_run_scope",
+        "_settings",
+        "_settled_lot",
+        "_started",
+        "_thread",
+        "_wait_for_records",
+        "batches",
+        "failed",
+        "finished",
+        "last_error",
+        "purged",
+        "retries",
+        "store",
+        "written",
+    )
+
+    def __init__(
+        self,
+        receive_channel: trio.MemoryReceiveChannel[QueuedRecord],
+        database: Database,
+        settings: LoggerSettings,
+        *,
+        wait_for_records: Callable[[int], Awaitable[None]],
+        on_close: Callable[[], None],
+        on_finished: Callable[[], None],
+    ) -> None:
+        self._receive = receive_channel
+        self._database = database
+        self._name = describe_database(database)
+        self._settings = settings
+        self._wait_for_records = wait_for_records
+        self._on_close = on_close
+        self._on_finished = on_finished
+        self._thread = SerialThread()
+        #: The open store, once :meth:`run` has opened it.
+        self.store: Store | None = None
+        # The partial batch lives here so that the shutdown drain finds it
+        # after a cancelled write.
+        self._batch: list[QueuedRecord] = []
+        self._batches_since_purge = 0
+        self._flush_target = 0
+        self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting
+        self._started = False
+        #: Set once the writer has stopped and the store is closed (or left closing).
+        self.finished = trio.Event()
+        # Closing: one deadline for the drain and the store's close. Both scopes
+        # exist from the start, so that an abort (a second Ctrl-C) reaches the
+        # drain even before it has begun.
+        self._draining = False
+        self._drain_deadline = math.inf
+        self._run_scope = trio.CancelScope()
+        self._drain_scope = trio.CancelScope(shield=True)
+        self._call_scope: trio.CancelScope | None = None  # the store call under way
+
+        self.written = 0
+        self.failed = 0
+        self.batches = 0
+        self.retries = 0
+        self.purged = 0
+        self.last_error: str | None = None
+        self._next_failure_warning = -math.inf
+        self._failed_unreported = 0
+
+    # ------------------------------------------------------------ for the front
+
+    @property
+    def settled(self) -> int:
+        """Records written or failed so far; records settle in the order accepted."""
+        return self.written + self.failed
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`run` has begun."""
+        return self._started
+
+    def request_flush(self, target: int) -> None:
+        """Make the batch being gathered go now if ``target`` records are not yet settled."""
+        self._flush_target = max(self._flush_target, target)
+
+    async def wait_settled(self, target: int) -> None:
+        """Block until ``target`` records are settled or the writer has finished."""
+        while self.settled < target and not self.finished.is_set():
+            await self._settled_lot.park()
+
+    def begin_drain(self) -> None:
+        """The send channel is closed: write what is left, within ``drain_timeout``."""
+        if self._draining:
+            return
+        self._draining = True
+        self._set_deadline(clock() + self._settings.drain_timeout)
+
+    def abort(self) -> None:
+        """Stop now: a second Ctrl-C while closing. What is left counts as failed."""
+        self._draining = True
+        self._set_deadline(-math.inf)
+        for scope in (self._run_scope, self._drain_scope, self._call_scope):
+            if scope is not None:
+                scope.cancel()
+
+    def _set_deadline(self, deadline: float) -> None:
+        self._drain_deadline = deadline
+        for scope in (self._run_scope, self._drain_scope, self._call_scope):
+            if scope is not None:
+                scope.deadline = deadline
+
+    @trio.lowlevel.enable_ki_protection
+    def fail_unstarted(self) -> None:
+        """Closed before :meth:`run` began: nobody will write what is queued."""
+        self._started = True
+        self._fail_leftovers("the logger was closed before its writer started")
+        self._finish()
+
+    # ------------------------------------------------------------ the task
+
+    @trio.lowlevel.enable_ki_protection
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Open the store, signal started, write until the channel ends, drain, close.
+
+        Setup errors raise from here before ``started`` is signalled. Storage
+        errors at run time never raise. Cancellation closes the logger and
+        drains, shielded, until the drain deadline.
+        """
+        if self._started:  # closed before this task got to run: nothing to do
+            task_status.started()
+            return
+        self._started = True
+        with self._receive:
+            try:
+                self.store = await self._thread.run(
+                    functools.partial(open_store, self._database, self._settings.store_options),
+                    on_abandoned=_close_store,  # cancelled while opening: close what opened
+                )
+            except BaseException:
+                self._on_close()
+                self._fail_leftovers("the database could not be opened")
+                self._finish()
+                raise
+            task_status.started()
+            try:
+                with self._run_scope:
+                    await self._purge()
+                    await self._write_until_closed()
+            finally:
+                await self._shut_down()
+
+    async def _shut_down(self) -> None:
+        # Reached when the channel ended and all is written, when the drain
+        # deadline passed, or when the task was cancelled: close the front,
+        # drain shielded, close the store within the same deadline. Whatever
+        # happens here, the writer ends finished and accounted for, or
+        # aclose() would wait forever.
+        self._on_close()
+        try:
+            with self._drain_scope:
+                await self._write_until_closed()
+        finally:
+            try:
+                self._fail_leftovers(
+                    f"still queued when drain_timeout ({self._settings.drain_timeout:g} s) ran out"
+                )
+                if self.store is not None:
+                    await self._thread.close(
+                        functools.partial(_close_store, self.store), deadline=self._drain_deadline
+                    )
+            finally:
+                self._finish()
+
+    async def _write_until_closed(self) -> None:
+        settings = self._settings
+        while await self._gather():
+            await self._write_batch()
+            self._batches_since_purge += 1
+            if not self._draining and self._batches_since_purge >= settings.purge_every:
+                await self._purge()
+
+    async def _gather(self) -> bool:
+        """Fill the batch; return ``False`` once the channel has ended and nothing is left.
+
+        Parks in ``receive()`` for a first record, then gathers inside
+        ``move_on_after(flush_interval)``, woken by the front only when enough
+        records have arrived, or by a flush or close.
+        """
+        batch = self._batch
+        self._take_buffered()
+        if not batch:
+            try:
+                first = await self._receive.receive()
+            except trio.EndOfChannel:
+                return False
+            self._take_first(first)
+        with trio.move_on_after(self._settings.flush_interval):
+            while not self._must_write_now():
+                await self._wait_for_records(self._records_wanted())
+                self._take_buffered()
+        self._take_buffered()  # what came since the last wake-up, if the deadline woke us
+        return True
+
+    def _take_first(self, first: QueuedRecord) -> None:
+        self._batch.append(first)
+        self._take_buffered()
+
+    def _take_buffered(self) -> None:
+        """Move what the channel holds into the batch, up to ``batch_size``."""
+        batch = self._batch
+        room = self._settings.batch_size - len(batch)
+        receive_nowait = self._receive.receive_nowait
+        try:
+            for _ in range(room):
+                batch.append(receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            pass
+
+    def _records_wanted(self) -> int:
+        """How many more records to wait for: enough to fill the batch, or half the buffer.
+
+        Half the buffer, so that a buffer smaller than a batch is emptied into
+        the batch long before it fills and drops records.
+        """
+        settings = self._settings
+        return max(1, min(settings.batch_size - len(self._batch), settings.capacity // 2))
+
+    def _must_write_now(self) -> bool:
+        return (
+            len(self._batch) >= self._settings.batch_size
+            or self._draining
+            or self._flush_target > self.settled
+        )
+
+    async def _write_batch(self) -> None:
+        batch = self._batch
+        store = self.store
+        assert store is not None
+        try:
+            outcome = await self._call_with_retries(functools.partial(store.write_batch, batch))
+        except trio.Cancelled:
+            if self._thread.abandoned:
+                # The write may yet commit; we cannot know, so it is not "written".
+                self._batch = []
+                self._record_failure(
+                    len(batch), "write abandoned when drain_timeout ran out; outcome unknown"
+                )
+                self._batch_done()
+            raise  # otherwise the batch stays for the shutdown drain
+        except Exception as exc:
+            self._batch = []
+            self._record_failure(len(batch), f"{type(exc).__name__}: {exc}")
+        else:
+            self._batch = []
+            self.written += outcome.written
+            if outcome.rejected:
+                self._record_failure(
+                    len(outcome.rejected),
+                    f"record rejected by the database: {outcome.rejected[-1]}",
+                )
+        self._batch_done()
+
+    def _batch_done(self) -> None:
+        self.batches += 1
+        if self._settled_lot:
+            self._settled_lot.unpark_all()
+
+    async def _purge(self) -> None:
+        retention_days = self._settings.retention_days
+        if retention_days is None:
+            return
+        store = self.store
+        assert store is not None
+        self._batches_since_purge = 0
+        cutoff = time.time() - retention_days * 86400
+        if cutoff <= _EARLIEST_CUTOFF:
+            return  # nothing can be that old
+        try:
+            while True:
+                deleted = await self._call_with_retries(
+                    functools.partial(store.purge_chunk, cutoff, PURGE_CHUNK)
+                )
+                self.purged += deleted
+                if deleted < PURGE_CHUNK or self._draining:
+                    break
+        except Exception as exc:
+            # Nothing accepted is lost: the purge is retried at the next interval.
+            self.last_error = f"retention purge failed: {type(exc).__name__}: {exc}"
+            log.warning("trio_failurelog: %s", self.last_error)
+
+    async def _call_with_retries(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the store's thread, retrying while the database is busy.
+
+        The thread call is shielded, so that a cancelled writer lets the call in
+        progress finish and be counted before the drain begins, but the shield
+        carries the drain deadline (set when closing begins, even mid-call): a
+        call still running then is abandoned, so the deadline holds even when
+        the disk hangs. Backoff sleeps are not shielded.
+        """
+        store = self.store
+        assert store is not None
+        delay = _RETRY_FIRST_DELAY
+        give_up = clock() + self._settings.retry_timeout
+        while True:
+            try:
+                with trio.CancelScope(shield=True, deadline=self._drain_deadline) as call:
+                    self._call_scope = call
+                    try:
+                        return await self._thread.run(fn)
+                    finally:
+                        self._call_scope = None
+            except Exception as exc:
+                if not store.is_transient(exc) or clock() + delay > give_up:
+                    raise
+            if call.cancelled_caught:
+                # Abandoned at the drain deadline, not busy: let the enclosing
+                # scope (same deadline) raise, without counting a retry.
+                await trio.lowlevel.checkpoint()
+            self.retries += 1
+            await trio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_DELAY)
+
+    # ------------------------------------------------------------ accounting
+
+    def _record_failure(self, count: int, reason: str) -> None:
+        self.failed += count
+        self.last_error = reason
+        self._failed_unreported += count
+        now = clock()
+        if now >= self._next_failure_warning:
+            log.warning(
+                "could not write %d retrieval-failure record(s) to %s: %s "
+                "(next warning in %.0f s at the earliest; statistics() counts all)",
+                self._failed_unreported,
+                self._name,
+                reason,
+                FAILURE_WARNING_INTERVAL,
+            )
+            self._failed_unreported = 0
+            self._next_failure_warning = now + FAILURE_WARNING_INTERVAL
+
+    def _fail_leftovers(self, reason: str) -> None:
+        """Count what is in the batch and the channel as failed (the channel must be closed)."""
+        self._take_all_buffered()
+        leftovers = len(self._batch)
+        self._batch = []
+        if leftovers:
+            self._record_failure(leftovers, reason)
+
+    def _take_all_buffered(self) -> None:
+        receive_nowait = self._receive.receive_nowait
+        batch = self._batch
+        try:
+            while True:
+                batch.append(receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            pass
+
+    def _finish(self) -> None:
+        self.finished.set()
+        self._settled_lot.unpark_all()
+        self._on_finished()
+
+
+def _close_store(store: Store) -> None:
+    store.close()
