@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from trio_failurelog import RetrievalFailureLogger, RetrievalFailureRecord
+from trio_failurelog import FailureTypeName, RetrievalFailureLogger, RetrievalFailureRecord
 from trio_failurelog._schema import INSERT_SQL, TABLE
 from trio_failurelog._sqlite_store import SQLiteStore
 from trio_failurelog._storage import QueuedRecord
@@ -128,7 +128,7 @@ class Params:
 
 #: The arguments of one record, in the order the timed loops unpack them.
 Arguments = tuple[
-    str,
+    FailureTypeName,
     str,
     str,
     int,
@@ -142,6 +142,12 @@ Arguments = tuple[
 ]
 
 _STRATEGIES: Final = ("semantic", "keyword", "graph", "hybrid")
+_FAILURE_TYPE_NAMES: Final[tuple[FailureTypeName, ...]] = (
+    "no_hit",
+    "low_confidence",
+    "timeout",
+    "error",
+)
 
 
 def make_arguments(count: int) -> list[Arguments]:
@@ -155,7 +161,7 @@ def make_arguments(count: int) -> list[Arguments]:
         query = f"what did the user decide about {topic} in the meeting of week {i % 52}?"
         arguments.append(
             (
-                ("no_hit", "low_confidence", "timeout", "error")[kind],
+                _FAILURE_TYPE_NAMES[kind],
                 strategy,
                 query,
                 i // 10,  # conversation_id

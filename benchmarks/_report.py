@@ -60,7 +60,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 "log() accepted / bare send_nowait",
                 hot["ratios"]["log_accepted_vs_send_nowait"],
                 "<=",
-                2,
+                2.5,
                 "x",
             ),
             Target(
@@ -85,7 +85,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
     if "throughput" in results:
         ratios = results["throughput"]["ratios"]
         for key, name, limit, comparison in (
-            ("raw", "ours / raw sqlite3 limit", 0.75, ">="),
+            ("raw", "ours / raw sqlite3 limit", 0.85, ">="),
             ("peer_a", "ours / peer A (logging)", 5, ">="),
             ("peer_b", "ours / peer B (thread per record)", 10, ">="),
             ("peer_c", "ours / peer C (aiosqlite)", 1, ">"),
@@ -93,15 +93,22 @@ def targets(results: dict[str, Any]) -> list[Target]:
             found.append(Target(key, 2, name, ratios[f"ours_vs_{key}"], comparison, limit, "x"))
     if "responsiveness" in results:
         ours = results["responsiveness"]["ours"]
+        idle = results["responsiveness"]["idle"]
         found += [
             Target(
-                "p99", 3, "loop lateness p99 during ours, ms", ours["p99"] * 1e3, "<=", 2, " ms"
+                "p99",
+                3,
+                "loop lateness p99 during ours, above the idle floor, ms",
+                (ours["p99"] - idle["p99"]) * 1e3,
+                "<=",
+                2,
+                " ms",
             ),
             Target(
                 "max",
                 3,
-                "loop lateness max during ours (median of repeats), ms",
-                ours["max"] * 1e3,
+                "loop lateness max during ours (median of repeats), above the idle floor, ms",
+                (ours["max"] - idle["max"]) * 1e3,
                 "<=",
                 10,
                 " ms",
@@ -191,6 +198,29 @@ def table(results: dict[str, Any]) -> str:
                 _ns(net["construct_and_log"]),
                 goal=judged["construct_and_log"],
             ),
+            _row(
+                1,
+                "trio's `MemorySendChannel.send` (a checkpoint every call)",
+                _ns(net["channel_send"]),
+            ),
+            (
+                "1",
+                "`await logger.send(record)`, accepted (a schedule point every 128 calls)",
+                _ns(net["send"]),
+                "trio's `send`",
+                _ratio(results["hot_path"]["ratios"]["send_vs_channel_send"]),
+                "",
+                "",
+            ),
+            (
+                "1",
+                "`await logger.send(record)` + a checkpoint every call",
+                _ns(net["send_checkpointed"]),
+                "`send` as shipped",
+                _ratio(results["hot_path"]["ratios"]["send_checkpointed_vs_send"]),
+                "",
+                "",
+            ),
         ]
     if "throughput" in results:
         rate = results["throughput"]["records_per_second"]
@@ -231,11 +261,16 @@ def table(results: dict[str, Any]) -> str:
         rows += [
             _row(3, "1 ms sleeper's lateness, idle loop (the floor)", _spread(lateness["idle"])),
             _row(3, "lateness during ours (fig. 2)", _spread(ours)),
-            _row(3, "p99 lateness during ours", _ms(ours["p99"]), goal=judged["p99"]),
             _row(
                 3,
-                "max lateness during ours (median of repeats)",
-                _ms(ours["max"]),
+                "p99 lateness during ours, above the idle p99",
+                _ms(ours["p99"] - lateness["idle"]["p99"]),
+                goal=judged["p99"],
+            ),
+            _row(
+                3,
+                "max lateness during ours (median of repeats), above the idle max",
+                _ms(ours["max"] - lateness["idle"]["max"]),
                 goal=judged["max"],
             ),
             _row(3, "lateness during the on-loop variant", _spread(lateness["ours_on_loop"])),

@@ -17,7 +17,12 @@ cause and for no other's.
   full), on a running logger (``":memory:"`` database; the writer cannot run
   during the loop, which has no checkpoint);
 * constructing a record from plain values, with its validation;
-* constructing a record and ``log()``-ing it, accepted.
+* constructing a record and ``log()``-ing it, accepted;
+* ``await send()``, accepted (never waiting for room), as the library does it
+  (a schedule point every 128 calls), beside the same call followed by a full
+  ``trio.lowlevel.checkpoint()`` (what a send that always checkpoints costs,
+  the writer's work at those checkpoints included), and trio's own
+  ``MemorySendChannel.send`` of a prebuilt object, which always checkpoints.
 
 Between measurements (untimed) the buffers are emptied or refilled, and the
 logger's counters are checked: every timed call was accepted, or dropped.
@@ -57,6 +62,9 @@ NAMES: Final = (
     "log_dropped",
     "construct",
     "construct_and_log",
+    "channel_send",
+    "send",
+    "send_checkpointed",
 )
 
 Contender = Callable[[list[RetrievalFailureRecord], list[Arguments]], Awaitable[int]]
@@ -155,6 +163,42 @@ async def _measure(params: Params) -> dict[str, Any]:
             await accepting.flush()
             return elapsed
 
+        async def channel_send(records: list[RetrievalFailureRecord], _: list[Arguments]) -> int:
+            send = bare_send.send
+            start = time.perf_counter_ns()
+            for _record in records:
+                await send(marker)
+            elapsed = time.perf_counter_ns() - start
+            for _record in records:
+                bare_receive.receive_nowait()
+            return elapsed
+
+        async def send(records: list[RetrievalFailureRecord], _: list[Arguments]) -> int:
+            send = accepting.send
+            before = accepting.statistics().accepted
+            start = time.perf_counter_ns()
+            for record in records:
+                await send(record)
+            elapsed = time.perf_counter_ns() - start
+            _check(accepting.statistics().accepted - before, len(records), "accepted")
+            await accepting.flush()
+            return elapsed
+
+        async def send_checkpointed(
+            records: list[RetrievalFailureRecord], _: list[Arguments]
+        ) -> int:
+            send = accepting.send
+            checkpoint = trio.lowlevel.checkpoint
+            before = accepting.statistics().accepted
+            start = time.perf_counter_ns()
+            for record in records:
+                await send(record)
+                await checkpoint()
+            elapsed = time.perf_counter_ns() - start
+            _check(accepting.statistics().accepted - before, len(records), "accepted")
+            await accepting.flush()
+            return elapsed
+
         contenders: dict[str, Contender] = {
             "loop_overhead": loop_overhead,
             "send_nowait_accepted": send_nowait_accepted,
@@ -163,6 +207,9 @@ async def _measure(params: Params) -> dict[str, Any]:
             "log_dropped": log_dropped,
             "construct": construct,
             "construct_and_log": construct_and_log,
+            "channel_send": channel_send,
+            "send": send,
+            "send_checkpointed": send_checkpointed,
         }
         chunks = [
             (records[start : start + chunk], arguments[start : start + chunk])
@@ -203,6 +250,8 @@ async def _measure(params: Params) -> dict[str, Any]:
         "ratios": {
             "log_accepted_vs_send_nowait": net["log_accepted"] / net["send_nowait_accepted"],
             "log_dropped_vs_send_nowait_full": net["log_dropped"] / net["send_nowait_full"],
+            "send_checkpointed_vs_send": net["send_checkpointed"] / net["send"],
+            "send_vs_channel_send": net["send"] / net["channel_send"],
         },
         "logger_statistics": totals,
     }

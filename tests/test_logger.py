@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sqlite3
 import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -847,3 +849,147 @@ def test_an_interrupt_during_the_drain_still_closes_the_logger(
     assert isinstance(outcome[0], KeyboardInterrupt)
     stats = holder[0].statistics()
     assert (stats.accepted, stats.failed, stats.queued) == (1, 1, 0)
+
+
+# ---------------------------------------------------------------- the wrong thread, the wrong run
+
+
+async def test_log_from_a_plain_thread_raises_a_clear_error(db_path: Path) -> None:
+    async with open_failure_logger(db_path) as failures:
+        failures.log(record(0))
+        errors: list[BaseException] = []
+
+        def from_a_thread() -> None:
+            for call in (
+                lambda: failures.log(record(1)),
+                lambda: trio.run(failures.send, record(2)),
+                lambda: trio.run(failures.flush),
+                lambda: trio.run(failures.aclose),
+            ):
+                try:
+                    call()
+                except RuntimeError as exc:
+                    errors.append(exc)
+
+        await trio.to_thread.run_sync(from_a_thread)
+        assert len(errors) == 4
+        assert all("log_threadsafe()" in str(error) for error in errors)
+        # Nothing was torn: the logger goes on as before.
+        assert failures.log(record(3))
+        await failures.flush()
+        stats = failures.statistics()
+        assert (stats.accepted, stats.written, stats.closed) == (2, 2, False)
+    assert queries(db_path) == ["query 0", "query 3"]
+
+
+def test_log_from_a_second_trio_run_raises_a_clear_error(db_path: Path) -> None:
+    ready = threading.Event()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    async def second_run(failures: RetrievalFailureLogger) -> None:
+        try:
+            failures.log(record(1))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async def main() -> None:
+        async with open_failure_logger(db_path) as failures:
+
+            def other_thread() -> None:
+                ready.wait(10)
+                trio.run(second_run, failures)
+                done.set()
+
+            thread = threading.Thread(target=other_thread)
+            thread.start()
+            ready.set()
+            await trio.to_thread.run_sync(done.wait, 10)
+            thread.join(10)
+            assert failures.log(record(2))
+
+    trio.run(main)
+    assert len(errors) == 1
+    assert "log_threadsafe()" in str(errors[0])
+    assert queries(db_path) == ["query 2"]
+
+
+async def test_log_threadsafe_says_whether_it_took_the_record(db_path: Path) -> None:
+    async with open_failure_logger(db_path, capacity=3) as failures:
+        taken = [failures.log_threadsafe(record(i)) for i in range(5)]
+        assert taken == [True, True, True, False, False]
+    never_run = RetrievalFailureLogger(db_path)
+    assert await trio.to_thread.run_sync(never_run.log_threadsafe, record()) is True
+    assert never_run.statistics().dropped_closed == 0
+
+
+def test_log_threadsafe_outside_any_run_is_refused(db_path: Path) -> None:
+    failures = RetrievalFailureLogger(db_path)  # built outside trio.run: no run to hand to
+    assert failures.log_threadsafe(record()) is False
+    assert failures.statistics().dropped_closed == 1
+
+
+# ---------------------------------------------------------------- Ctrl-C inside the bookkeeping
+
+
+def _with_sigint_delivery() -> object:
+    """Python's SIGINT handler, so that trio.run installs its own (see tests/test_writer.py)."""
+    return signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class _InterruptAfter:
+    """Wraps a callable: calls it, then presses Ctrl-C (once) before returning."""
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.pressed = False
+
+    def __call__(self, *args: Any) -> Any:
+        result = self.inner(*args)
+        if not self.pressed:
+            self.pressed = True
+            signal.raise_signal(signal.SIGINT)
+        return result
+
+
+@pytest.mark.parametrize("where", ["log", "send", "log_threadsafe", "writer_take"])
+def test_ctrl_c_between_queueing_and_counting_tears_nothing(db_path: Path, where: str) -> None:
+    previous = _with_sigint_delivery()
+    interrupts: list[str] = []
+
+    async def main() -> None:
+        async with open_failure_logger(db_path, flush_interval=0.01) as failures:
+            if where == "writer_take":
+                receive = failures._writer._receive
+                press = _InterruptAfter(receive.receive_nowait)
+                monkey = pytest.MonkeyPatch()
+                monkey.setattr(receive, "receive_nowait", press)
+            else:
+                press = _InterruptAfter(failures._send_nowait)
+                failures._send_nowait = press
+            for i in range(3):
+                try:
+                    if where == "log":
+                        failures.log(record(i))
+                    elif where == "send":
+                        await failures.send(record(i))
+                    elif where == "log_threadsafe":
+                        await trio.to_thread.run_sync(failures.log_threadsafe, record(i))
+                    else:
+                        failures.log(record(i))
+                    await trio.sleep(0.05)  # a Ctrl-C held back is delivered here
+                except KeyboardInterrupt:
+                    interrupts.append(where)
+                    await trio.sleep(0.05)
+            assert press.pressed
+            await failures.flush()
+            stats = failures.statistics()
+            assert_accounted(stats)
+            assert (stats.accepted, stats.written, stats.queued) == (3, 3, 0), stats
+
+    try:
+        trio.run(main)
+    finally:
+        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+    assert interrupts == [where]  # delivered to the program, once, at a checkpoint
+    assert count_rows(db_path) == 3

@@ -13,6 +13,7 @@ from ._readsql import TimeBound
 from ._record import (
     ERROR_CONTEXT_MAX_CHARS,
     QUERY_TEXT_MAX_CHARS,
+    FailureTypeName,
     RetrievalFailureRecord,
     RetrievalFailureType,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "DatabaseSetupError",
     "FailureReader",
     "FailureSummary",
+    "FailureTypeName",
     "IncompatibleSchemaError",
     "LatencyStats",
     "LoggerStatistics",

@@ -1,0 +1,341 @@
+"""The writer task: its wake-ups, small buffers, the drain and its deadline, opening and closing."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from trio_failurelog import RetrievalFailureLogger, open_failure_logger
+from trio_failurelog._sqlite_store import SQLiteStore
+from trio_failurelog._storage import BatchOutcome, QueuedRecord
+from trio_failurelog._threads import SerialThread, run_inline, start_inline
+
+from .helpers import assert_accounted, count_rows, record
+
+# ---------------------------------------------------------------- wake-ups
+
+
+class _StepCounter(trio.abc.Instrument):
+    """Counts the scheduling steps of tasks whose name contains ``name``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self.name in task.name:
+            self.steps += 1
+
+
+@pytest.mark.parametrize("rate", [10_000, 50_000])
+async def test_many_tasks_logging_one_record_each_cost_no_writer_step_per_record(
+    db_path: Path, virtual_time: trio.testing.MockClock, rate: int
+) -> None:
+    # 100 producer tasks, each logging one record per tick: one task switch
+    # per record for the writer would show as steps ~ records.
+    producers = 100
+    tick = producers / rate
+    seconds = 1.0
+    counter = _StepCounter("RetrievalFailureLogger.run")
+    trio.lowlevel.add_instrument(counter)
+    try:
+        async with open_failure_logger(db_path, flush_interval=0.5) as failures:
+
+            async def producer(n: int) -> None:
+                for i in range(int(seconds / tick)):
+                    failures.log(record(n * 1_000_000 + i))
+                    await trio.sleep(tick)
+
+            async with trio.open_nursery() as nursery:
+                for n in range(producers):
+                    nursery.start_soon(producer, n)
+    finally:
+        trio.lowlevel.remove_instrument(counter)
+    stats = failures.statistics()
+    records = int(seconds / tick) * producers
+    assert stats.written == records
+    assert stats.dropped_full == 0
+    # A few steps per batch of 512 (wake, write, checkpoints), not one per record.
+    assert counter.steps < records / 50, (counter.steps, records)
+
+
+# ---------------------------------------------------------------- a buffer smaller than a batch
+
+
+@pytest.mark.parametrize(
+    ("capacity", "batch_size", "per_second"),
+    [(256, 512, 1_000), (64, 512, 2_000), (1, 512, 500), (10, 11, 3_000), (2, 4096, 1_000)],
+)
+async def test_a_trickle_is_written_whatever_the_buffer_and_batch_sizes(
+    db_path: Path,
+    virtual_time: trio.testing.MockClock,
+    capacity: int,
+    batch_size: int,
+    per_second: int,
+) -> None:
+    # Offered in 10 ms ticks, far below the writer's speed: nothing may drop.
+    tick = 0.01
+    per_tick = max(1, int(per_second * tick))
+    ticks = 300
+    async with open_failure_logger(
+        db_path, capacity=max(capacity, per_tick), batch_size=batch_size, flush_interval=0.5
+    ) as failures:
+        for t in range(ticks):
+            for i in range(per_tick):
+                assert failures.log(record(t * per_tick + i)), failures.statistics()
+            await trio.sleep(tick)
+            assert failures.statistics().queued <= max(capacity, per_tick) + batch_size
+    stats = failures.statistics()
+    assert (stats.dropped_full, stats.written) == (0, ticks * per_tick)
+
+
+# ---------------------------------------------------------------- send() through the channel
+
+
+async def test_statistics_stay_exact_while_sends_wait_in_the_channel(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, capacity=4, batch_size=2, flush_interval=1) as failures:
+        async with trio.open_nursery() as nursery:
+            for i in range(20):
+                nursery.start_soon(failures.send, record(i))
+            for _ in range(200):  # look at every step of the hand-over
+                stats = failures.statistics()
+                assert_accounted(stats)
+                assert 0 <= stats.queued <= stats.capacity + 2
+                await trio.lowlevel.checkpoint()
+        await failures.flush()
+        assert failures.statistics().written == 20
+
+
+async def test_sends_waiting_when_the_logger_closes_are_refused_and_counted(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    failures = RetrievalFailureLogger(db_path, capacity=2)
+    results: list[bool] = []
+
+    async def send(i: int) -> None:
+        results.append(await failures.send(record(i)))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(5):
+            nursery.start_soon(send, i)
+        await trio.testing.wait_all_tasks_blocked()  # 2 in the buffer, 3 waiting
+        assert failures.statistics().accepted == 2
+        await nursery.start(failures.run)
+        await failures.aclose()
+    stats = failures.statistics()
+    assert len(results) == 5
+    assert stats.accepted == sum(results) >= 2
+    assert stats.dropped_closed == results.count(False)
+    assert (stats.written, stats.queued) == (stats.accepted, 0)
+
+
+# ---------------------------------------------------------------- the second Ctrl-C
+
+
+@pytest.fixture
+def sigint_default() -> Iterator[None]:
+    """Python's own SIGINT handler, so trio installs its KeyboardInterrupt delivery.
+
+    A shell that starts the suite in the background (``&``) ignores SIGINT, and
+    trio then leaves it ignored.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@trio.lowlevel.enable_ki_protection
+def _press_ctrl_c() -> None:
+    # Protected, so that trio delivers it to the main task rather than here.
+    signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.usefixtures("sigint_default")
+@pytest.mark.parametrize("first", ["exception", "cancelled"])
+def test_a_second_ctrl_c_stops_a_drain_with_many_batches_left(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(run_inline))
+    monkeypatch.setattr(SerialThread, "_start_thread", staticmethod(start_inline))
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    holder: list[RetrievalFailureLogger] = []
+    lock = sqlite3.connect(db_path, isolation_level=None)  # creates the file
+
+    async def interrupt_at(when: float) -> None:
+        await trio.sleep_until(when)
+        _press_ctrl_c()
+
+    async def main() -> None:
+        async with trio.open_nursery() as outer:
+            outer.start_soon(interrupt_at, 100.0)
+            with trio.CancelScope() as scope:
+                async with open_failure_logger(
+                    db_path, batch_size=1, drain_timeout=1000, retry_timeout=1000, busy_timeout=0
+                ) as failures:
+                    holder.append(failures)
+                    for i in range(50):
+                        failures.log(record(i))
+                    lock.execute("BEGIN IMMEDIATE")  # every batch now waits for the lock
+                    if first == "cancelled":
+                        scope.cancel()
+                        await trio.sleep(1)
+                    raise KeyboardInterrupt  # the first Ctrl-C
+
+    try:
+        with pytest.raises(BaseException) as info:  # noqa: PT011  # KI, maybe in a group
+            trio.run(main, clock=clock)
+    finally:
+        lock.close()
+    assert (
+        info.group_contains(KeyboardInterrupt)
+        if isinstance(info.value, BaseExceptionGroup)
+        else isinstance(info.value, KeyboardInterrupt)
+    )
+    # Stopped at the second Ctrl-C (t=100), not at the drain deadline (t=1000).
+    assert clock.current_time() < 101
+    stats = holder[0].statistics()
+    assert (stats.accepted, stats.written, stats.failed, stats.queued) == (50, 0, 50, 0)
+
+
+# ---------------------------------------------------------------- closing is bounded
+
+
+class _StallingClose:
+    """Makes SQLiteStore.close wait (on a real thread) until released."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.closed = threading.Event()
+        real = SQLiteStore.close
+
+        def close(store: SQLiteStore) -> None:
+            self.started.set()
+            self.release.wait(30)
+            real(store)
+            self.closed.set()
+
+        monkeypatch.setattr(SQLiteStore, "close", close)
+
+
+async def test_closing_the_database_is_bounded_by_drain_timeout(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stall = _StallingClose(monkeypatch)
+    with trio.fail_after(10):  # a guard: the promise is far tighter
+        async with open_failure_logger(db_path, drain_timeout=0.2) as failures:
+            failures.log(record())
+    # The block is over though the close is still stuck: it goes on on its thread.
+    assert stall.started.is_set()
+    assert not stall.closed.is_set()
+    assert failures.statistics().written == 1
+    stall.release.set()
+    assert await trio.to_thread.run_sync(stall.closed.wait, 10)
+
+
+async def test_the_database_is_closed_even_with_no_time_left(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, virtual_time: trio.testing.MockClock
+) -> None:
+    closed: list[SQLiteStore] = []
+    real = SQLiteStore.close
+
+    def close(store: SQLiteStore) -> None:
+        closed.append(store)
+        real(store)
+
+    monkeypatch.setattr(SQLiteStore, "close", close)
+    failures = RetrievalFailureLogger(db_path, drain_timeout=0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(failures.run)
+        failures.log(record())
+        await failures.aclose()
+    assert len(closed) == 1
+    stats = failures.statistics()
+    assert (stats.accepted, stats.written + stats.failed) == (1, 1)
+
+
+async def test_an_abandoned_write_closes_the_database_after_it(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    closed = threading.Event()
+    real_write, real_close = SQLiteStore.write_batch, SQLiteStore.close
+
+    def hung_write(store: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+        release.wait(30)
+        return real_write(store, items)
+
+    def close(store: SQLiteStore) -> None:
+        real_close(store)
+        closed.set()
+
+    monkeypatch.setattr(SQLiteStore, "write_batch", hung_write)
+    monkeypatch.setattr(SQLiteStore, "close", close)
+    with trio.fail_after(10):
+        async with open_failure_logger(db_path, drain_timeout=0.2) as failures:
+            failures.log(record())
+    assert not closed.is_set()  # the write still holds the connection
+    release.set()
+    assert await trio.to_thread.run_sync(closed.wait, 10)
+    stats = failures.statistics()
+    assert (stats.failed, stats.queued) == (1, 0)
+
+
+# ---------------------------------------------------------------- cancelled while opening
+
+
+async def test_a_cancelled_open_leaves_no_connection_behind(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+    closed = threading.Event()
+    real_open, real_close = SQLiteStore.open, SQLiteStore.close
+
+    def slow_open(*args: object, **kwargs: object) -> SQLiteStore:
+        entered.set()
+        release.wait(30)
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    def close(store: SQLiteStore) -> None:
+        real_close(store)
+        closed.set()
+
+    monkeypatch.setattr(SQLiteStore, "open", slow_open)
+    monkeypatch.setattr(SQLiteStore, "close", close)
+    failures = RetrievalFailureLogger(db_path)
+    failures.log(record())
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(failures.run)
+            await trio.to_thread.run_sync(entered.wait, 10)
+            scope.cancel()
+    assert scope.cancelled_caught
+    stats = failures.statistics()
+    assert (stats.accepted, stats.failed, stats.closed) == (1, 1, True)
+    release.set()  # the open now completes on its abandoned thread ...
+    assert await trio.to_thread.run_sync(closed.wait, 10)  # ... and is closed there
+    assert count_rows(db_path) == 0
+
+
+def test_retention_longer_than_the_calendar_purges_nothing_and_raises_nothing(
+    db_path: Path,
+) -> None:
+    async def main() -> None:
+        async with open_failure_logger(db_path, retention_days=1e12) as failures:
+            failures.log(record())
+        stats = failures.statistics()
+        assert (stats.written, stats.purged, stats.last_error) == (1, 0, None)
+
+    trio.run(main)
