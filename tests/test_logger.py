@@ -966,7 +966,7 @@ def test_ctrl_c_between_queueing_and_counting_tears_nothing(db_path: Path, where
                 monkey.setattr(receive, "receive_nowait", press)
             else:
                 press = _InterruptAfter(failures._send_nowait)
-                failures._send_nowait = press
+                failures._send_nowait = press  # type: ignore[assignment]  # a wrapper that presses Ctrl-C
             for i in range(3):
                 try:
                     if where == "log":
