@@ -7,6 +7,7 @@ for the guarantees and the on-disk format.
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._logger import LoggerStatistics, RetrievalFailureLogger, open_failure_logger
+from ._otel import Instrumentation, instrument  # imports opentelemetry only when called
 from ._reader import AsyncFailureReader, FailureReader, open_failure_reader
 from ._readsql import TimeBound
 from ._record import (
@@ -36,6 +37,7 @@ __all__ = [
     "FailureReader",
     "FailureSummary",
     "IncompatibleSchemaError",
+    "Instrumentation",
     "LatencyStats",
     "LoggerStatistics",
     "RepeatedQuery",
@@ -47,6 +49,7 @@ __all__ = [
     "TimeBucket",
     "TypeStrategyCount",
     "WhatIf",
+    "instrument",
     "open_failure_logger",
     "open_failure_reader",
 ]
