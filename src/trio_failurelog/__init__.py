@@ -16,6 +16,7 @@ from ._record import (
     RetrievalFailureRecord,
     RetrievalFailureType,
 )
+from ._redaction import REDACTION_FAILED, Redactor, mask_emails_and_digits
 from ._schema import SCHEMA_VERSION, TABLE
 from ._summary import (
     FailureSummary,
@@ -30,6 +31,7 @@ from ._summary import (
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",
     "QUERY_TEXT_MAX_CHARS",
+    "REDACTION_FAILED",
     "SCHEMA_VERSION",
     "TABLE",
     "AsyncFailureReader",
@@ -40,6 +42,7 @@ __all__ = [
     "Instrumentation",
     "LatencyStats",
     "LoggerStatistics",
+    "Redactor",
     "RepeatedQuery",
     "RetrievalFailureLogger",
     "RetrievalFailureRecord",
@@ -50,6 +53,7 @@ __all__ = [
     "TypeStrategyCount",
     "WhatIf",
     "instrument",
+    "mask_emails_and_digits",
     "open_failure_logger",
     "open_failure_reader",
 ]
