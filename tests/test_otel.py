@@ -270,6 +270,18 @@ def test_database_attribute_is_the_path_unquoted(
     }
 
 
+def test_database_attribute_is_always_encodable(
+    reader: InMemoryMetricReader, provider: MeterProvider
+) -> None:
+    # A file name that was not valid UTF-8 decodes with lone surrogates.
+    path = "failures-\udcff.db"
+    with instrument(RetrievalFailureLogger(path), meter_provider=provider):
+        data = collect(reader)
+    data.to_json().encode("utf-8")
+    names = {dict(attrs)["trio_failurelog.database"] for attrs in attribute_sets(points(data))}
+    assert names == {"failures-\ufffd.db"}
+
+
 # ---------------------------------------------------------------- several loggers, closing
 
 

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._logger import LoggerStatistics, RetrievalFailureLogger
+from ._record import _repair_text
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -235,16 +236,20 @@ def _registry_for(meter_provider: MeterProvider | None) -> _Registry:
 
 
 def _database_attribute(logger: RetrievalFailureLogger) -> str:
-    """``logger.database_name`` without the quotes that messages put around it."""
+    """``logger.database_name`` without the quotes that messages put around it.
+
+    Repaired to text UTF-8 can encode: a path from an undecodable file name
+    holds lone surrogates, and an exporter would fail on every collection.
+    """
     name = logger.database_name
     if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
         try:
             unquoted = ast.literal_eval(name)
         except (ValueError, SyntaxError):
-            return name
+            unquoted = None
         if isinstance(unquoted, str):
-            return unquoted
-    return name
+            name = unquoted
+    return _repair_text(name)
 
 
 class Instrumentation:
