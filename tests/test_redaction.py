@@ -135,6 +135,53 @@ def test_result_is_made_storable_like_a_constructed_record() -> None:
     assert item[0].error_context == "lone \ufffd surrogate"
 
 
+# ---------------------------------------------------------------- texts cut at their bound
+
+
+def identity(text: str) -> str:
+    return text
+
+
+def test_half_a_value_at_the_cut_is_not_stored() -> None:
+    # The record was cut at 512 characters in the middle of the address, and
+    # at 256 in the middle of a number: neither half matches a whole-value
+    # pattern, so the partial last word goes before the redactor runs.
+    query = "x" * 490 + " write to jane.doe@example.com"
+    context = "y" * 244 + " order 12345678901"
+    original = queued(query, context)
+    assert original[0].query_text.endswith(" jane.doe@exa")
+    assert original[0].error_context is not None
+    assert original[0].error_context.endswith("order 12345")
+    (item,), reasons = redact_batch([original], mask_emails_and_digits)
+    assert reasons == []
+    assert item[0].query_text.endswith("x write to")
+    assert item[0].error_context is not None
+    assert item[0].error_context.endswith("y order")
+    assert item[0].query_len == len(query)
+
+
+def test_texts_that_were_not_cut_keep_their_last_word() -> None:
+    short = queued("ends with jane@ex", "ends with 12345")
+    exact = "z" * (QUERY_TEXT_MAX_CHARS - 8) + " jane@ex"  # at the bound; query_len says uncut
+    fits = queued(exact, "y" * 249 + " 12345")  # under the bound
+    accented = queued("café au lait 12345")  # more bytes than characters, not cut
+    out, _ = redact_batch([short, fits, accented], identity)
+    assert out == [short, fits, accented]  # the very same items
+
+
+def test_a_cut_text_of_one_word_is_kept_whole() -> None:
+    original = queued("a" * 600)
+    (item,), _ = redact_batch([original], identity)
+    assert item is original
+
+
+def test_a_text_cut_at_a_space_loses_nothing() -> None:
+    original = queued("w" * 511 + " more words")
+    assert original[0].query_text.endswith(" ")
+    (item,), _ = redact_batch([original], identity)
+    assert item is original
+
+
 # ---------------------------------------------------------------- failures cost one text
 
 

@@ -7,6 +7,11 @@ function is applied to ``query_text`` and to ``error_context`` (when there is
 one), each separately: one function is the simplest setting to give and to
 get right, and a rule worth applying to a query is worth applying to an error
 message that may quote it.
+
+Records were cut to their bounds when they were built, so a text may end in
+half a value (``jane.doe@exa``, ``12345`` of ``1234567890``) that no pattern
+for the whole value would match. A text that was cut therefore loses its last,
+partial word before the redactor sees it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from ._record import (
     _Draft,
     _new_draft,
     _repair_text,
+    _utf8_length,
 )
 from ._storage import QueuedRecord
 
@@ -61,6 +67,14 @@ def validate_redactor(redact: object) -> Redactor | None:
     )
 
 
+def _without_partial_word(text: str) -> str:
+    """``text`` without its last word, unless it ends in a space or is a single word."""
+    if not text or text[-1].isspace():
+        return text
+    head = text.rsplit(None, 1)
+    return head[0] if len(head) == 2 else text
+
+
 def _apply(redact: Redactor, text: str, limit: int) -> tuple[str, str | None]:
     """``text`` redacted and made storable, and why not if the redactor failed."""
     try:
@@ -91,6 +105,11 @@ def redact_batch(
     repaired as the constructor would. A record that ``redact`` leaves
     unchanged is passed on as it is.
 
+    A text that was cut when the record was built (``query_len`` says the
+    query was longer; an ``error_context`` at its bound may have been) loses
+    its last, partial word first, so that half a value cannot slip past a
+    pattern for the whole one. A text that is one single word is kept whole.
+
     Never raises for what ``redact`` does: a field whose redactor raises an
     :exc:`Exception` or returns something not a ``str`` is stored as
     :data:`REDACTION_FAILED`, and that record's other field is still redacted.
@@ -103,10 +122,16 @@ def redact_batch(
         record = item[0]
         query_text = record.query_text
         error_context = record.error_context
-        new_query, failure = _apply(redact, query_text, QUERY_TEXT_MAX_CHARS)
+        to_redact = query_text
+        if record.query_len > len(query_text) and record.query_len > _utf8_length(query_text):
+            to_redact = _without_partial_word(query_text)
+        new_query, failure = _apply(redact, to_redact, QUERY_TEXT_MAX_CHARS)
         new_context = error_context
         if error_context is not None:
-            new_context, context_failure = _apply(redact, error_context, ERROR_CONTEXT_MAX_CHARS)
+            to_redact = error_context
+            if len(error_context) == ERROR_CONTEXT_MAX_CHARS:
+                to_redact = _without_partial_word(error_context)
+            new_context, context_failure = _apply(redact, to_redact, ERROR_CONTEXT_MAX_CHARS)
             failure = failure or context_failure
         if failure is not None:
             reasons.append(failure)
