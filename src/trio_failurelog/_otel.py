@@ -318,15 +318,22 @@ def instrument(
     The meter comes from ``meter_provider``, or the global provider; its
     instrumentation scope is ``trio_failurelog`` with the package's version.
 
-    Nothing changes on the recall path. A collection, on the exporter's own
-    thread, takes each logger's ``statistics()`` lock briefly and never
-    otherwise blocks; values read by different instruments of one collection
-    may differ by the records that moved in between. Loggers on the same
-    database are summed into one series.
+    Nothing changes on the recall path. A collection runs on the reader's or
+    exporter's own thread; it never blocks, except on two locks (``threading.Lock``)
+    each held for a few reads: the registry's, and the one ``statistics()``
+    shares with ``log_threadsafe()``. Values read by different instruments of
+    one collection may differ by the records that moved in between. Loggers
+    on the same database are summed into one series (closing one of them
+    then lowers the sum, which backends read as a counter reset).
 
     Can be called before or after the logger runs, and works the same for
-    every store. Returns an :class:`Instrumentation` whose ``close()`` stops
-    observing; until then the provider's registry keeps ``logger`` alive.
+    every store. With the global provider, instrumenting before
+    ``set_meter_provider`` works (the instruments move to the real provider),
+    but then instrument no logger with that provider explicitly before it is
+    set: OpenTelemetry would keep only one of the two sets of instruments.
+
+    Returns an :class:`Instrumentation` whose ``close()`` stops observing;
+    until then the provider's registry keeps ``logger`` alive.
 
     Raises :exc:`ImportError` naming the ``otel`` extra when
     ``opentelemetry-api`` is not installed, :exc:`TypeError` for a
