@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,11 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     mask_emails_and_digits,
 )
-from trio_failurelog._redaction import Redactor, redact_batch, validate_redactor
+from trio_failurelog._redaction import Redactor, redact_batch, validate_redactor, write_redacted
+from trio_failurelog._sqlite_store import SQLiteStore
 from trio_failurelog._storage import QueuedRecord
+
+from .helpers import fetch
 
 STAMP = 1_700_000_000.25
 
@@ -224,6 +228,38 @@ def test_base_exceptions_are_not_swallowed() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         redact_batch([queued("q")], interrupted)
+
+
+# ---------------------------------------------------------------- through a real store
+
+
+def test_write_redacted_stores_redacted_rows_only(db_path: Path) -> None:
+    def picky(text: str) -> str:
+        if "poison" in text:
+            raise RuntimeError(text)
+        return mask_emails_and_digits(text)
+
+    items = [
+        queued("call 0123456789", "from bob@example.com", created_at="2024-01-02 03:04:05"),
+        queued("poison jane@example.com"),
+        queued("nothing to hide"),
+    ]
+    store = SQLiteStore.open(db_path, busy_timeout=0.1, synchronous="NORMAL")
+    try:
+        outcome, reasons = write_redacted(store, items, picky)
+    finally:
+        store.close()
+    assert (outcome.written, outcome.rejected) == (3, [])
+    assert reasons == ["redact raised RuntimeError"]
+    rows = [dict(row) for row in fetch(db_path)]
+    assert [(row["query_text"], row["error_context"]) for row in rows] == [
+        ("call [digits]", "from [email]"),
+        (REDACTION_FAILED, None),
+        ("nothing to hide", None),
+    ]
+    assert [row["query_len"] for row in rows] == [15, 23, 15]
+    assert rows[0]["created_at"] == "2024-01-02 03:04:05"
+    assert all("example.com" not in repr(row) for row in rows)
 
 
 # ---------------------------------------------------------------- the setting
