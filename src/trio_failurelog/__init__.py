@@ -8,6 +8,7 @@ for the guarantees and the on-disk format.
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._lifetime import open_failure_logger
 from ._logger import RetrievalFailureLogger
+from ._otel import Instrumentation, instrument  # imports opentelemetry only when called
 from ._reader import AsyncFailureReader, FailureReader, open_failure_reader
 from ._readsql import TimeBound
 from ._record import (
@@ -17,6 +18,7 @@ from ._record import (
     RetrievalFailureRecord,
     RetrievalFailureType,
 )
+from ._redaction import REDACTION_FAILED, Redactor, mask_emails_and_digits
 from ._schema import SCHEMA_VERSION, TABLE
 from ._statistics import LoggerStatistics
 from ._summary import (
@@ -32,6 +34,7 @@ from ._summary import (
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",
     "QUERY_TEXT_MAX_CHARS",
+    "REDACTION_FAILED",
     "SCHEMA_VERSION",
     "TABLE",
     "AsyncFailureReader",
@@ -40,8 +43,10 @@ __all__ = [
     "FailureSummary",
     "FailureTypeName",
     "IncompatibleSchemaError",
+    "Instrumentation",
     "LatencyStats",
     "LoggerStatistics",
+    "Redactor",
     "RepeatedQuery",
     "RetrievalFailureLogger",
     "RetrievalFailureRecord",
@@ -51,6 +56,8 @@ __all__ = [
     "TimeBucket",
     "TypeStrategyCount",
     "WhatIf",
+    "instrument",
+    "mask_emails_and_digits",
     "open_failure_logger",
     "open_failure_reader",
 ]
