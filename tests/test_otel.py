@@ -37,6 +37,7 @@ COUNTERS = {
     "trio_failurelog.record.written": "{record}",
     "trio_failurelog.record.failed": "{record}",
     "trio_failurelog.record.purged": "{record}",
+    "trio_failurelog.record.redaction_failed": "{record}",
     "trio_failurelog.batches": "{batch}",
     "trio_failurelog.retries": "{retry}",
 }

@@ -12,12 +12,17 @@ import pytest
 import trio
 import trio.testing
 
-from trio_failurelog import RetrievalFailureLogger, open_failure_logger
+from trio_failurelog import (
+    REDACTION_FAILED,
+    RetrievalFailureLogger,
+    mask_emails_and_digits,
+    open_failure_logger,
+)
 from trio_failurelog._sqlite_store import SQLiteStore
 from trio_failurelog._storage import BatchOutcome, QueuedRecord
 from trio_failurelog._threads import SerialThread, run_inline, start_inline
 
-from .helpers import assert_accounted, count_rows, record
+from .helpers import assert_accounted, count_rows, fetch, record
 
 # ---------------------------------------------------------------- wake-ups
 
@@ -339,3 +344,73 @@ def test_retention_longer_than_the_calendar_purges_nothing_and_raises_nothing(
         assert (stats.written, stats.purged, stats.last_error) == (1, 0, None)
 
     trio.run(main)
+
+
+# ---------------------------------------------------------------- redaction on the writer's thread
+
+
+async def test_rows_are_stored_redacted_on_the_writers_thread(db_path: Path) -> None:
+    threads: set[int] = set()
+
+    def redact(text: str) -> str:
+        threads.add(threading.get_ident())
+        return mask_emails_and_digits(text)
+
+    query = "mail jane.doe@example.com about order 12345678"
+    async with open_failure_logger(db_path, redact=redact) as failures:
+        failures.log(record(0, query_text=query, error_context="card 4111111111111111"))
+    rows = fetch(db_path)
+    assert rows[0]["query_text"] == "mail [email] about order [digits]"
+    assert rows[0]["error_context"] == "card [digits]"
+    assert rows[0]["query_len"] == len(query)  # the original's
+    assert threads
+    assert threading.get_ident() not in threads
+    assert failures.statistics().redaction_failed == 0
+
+
+async def test_a_raising_redactor_costs_one_rows_text_counted_and_warned_once(
+    db_path: Path, virtual_time: trio.testing.MockClock, lib_log: pytest.LogCaptureFixture
+) -> None:
+    def redact(text: str) -> str:
+        if "secret" in text:
+            raise ValueError("cannot parse: secret 123")
+        return text.upper()
+
+    async with open_failure_logger(db_path, redact=redact) as failures:
+        for i in range(3):
+            failures.log(record(i, query_text=f"secret {i}" if i else "plain"))
+        await failures.flush()
+        failures.log(record(9, query_text="secret again"))
+        await failures.flush()
+    stats = failures.statistics()
+    assert (stats.written, stats.failed, stats.redaction_failed) == (4, 0, 3)
+    assert [row["query_text"] for row in fetch(db_path)] == [
+        "PLAIN",
+        REDACTION_FAILED,
+        REDACTION_FAILED,
+        REDACTION_FAILED,
+    ]
+    warnings = [r.getMessage() for r in lib_log.records if "redact failed" in r.getMessage()]
+    assert len(warnings) == 1  # rate-limited: the second batch's failure is only counted
+    assert "secret" not in warnings[0]  # the exception's message may quote the text
+
+
+async def test_redaction_failures_are_counted_once_when_a_busy_write_is_retried(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    def redact(text: str) -> str:
+        raise RuntimeError("always")
+
+    async with open_failure_logger(db_path, redact=redact, busy_timeout=0) as failures:
+        lock = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            failures.log(record(1))
+            with trio.move_on_after(0.2):
+                await failures.flush()
+            assert failures.statistics().retries > 0
+        finally:
+            lock.close()
+        await failures.flush()
+    stats = failures.statistics()
+    assert (stats.written, stats.redaction_failed) == (1, 1)

@@ -14,6 +14,7 @@ from typing import final
 import trio
 
 from ._logger import RetrievalFailureLogger
+from ._redaction import Redactor
 from ._storage import Database, Synchronous
 
 __all__ = ["open_failure_logger"]
@@ -107,6 +108,7 @@ def open_failure_logger(
     retry_timeout: float = 30.0,
     synchronous: Synchronous = "NORMAL",
     connect_timeout: float = 10.0,
+    redact: Redactor | None = None,
 ) -> AbstractAsyncContextManager[RetrievalFailureLogger]:
     """Open a :class:`RetrievalFailureLogger` whose writer runs for the ``async with`` block.
 
@@ -144,5 +146,6 @@ def open_failure_logger(
             retry_timeout=retry_timeout,
             synchronous=synchronous,
             connect_timeout=connect_timeout,
+            redact=redact,
         )
     )

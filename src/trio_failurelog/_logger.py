@@ -26,6 +26,7 @@ from typing import Final, final
 import trio
 
 from ._record import RetrievalFailureRecord
+from ._redaction import Redactor
 from ._settings import LoggerSettings
 from ._statistics import LoggerStatistics
 from ._storage import (
@@ -97,6 +98,12 @@ class RetrievalFailureLogger:
       synchronous: SQLite's ``PRAGMA synchronous``. ``"NORMAL"`` (with WAL)
         survives a crash of the process; ``"FULL"`` also a power loss.
       connect_timeout: How long (seconds) opening waits for a PostgreSQL server.
+      redact: A function from ``str`` to ``str`` applied to ``query_text`` and
+        ``error_context`` on the writer's thread just before each batch is
+        stored (never in ``log()``); ``query_len`` stays the original's. A
+        redactor that raises or returns a non-``str`` costs only that text,
+        stored as :data:`REDACTION_FAILED`, counted in ``redaction_failed`` and
+        warned about at most once a minute. See :func:`mask_emails_and_digits`.
     """
 
     # Slots, not a __dict__: attribute reads on the recall path stay cheap.
@@ -138,6 +145,7 @@ class RetrievalFailureLogger:
         retry_timeout: float = 30.0,
         synchronous: Synchronous = "NORMAL",
         connect_timeout: float = 10.0,
+        redact: Redactor | None = None,
     ) -> None:
         if not isinstance(database, str) and not hasattr(database, "__fspath__"):
             raise TypeError(f"database must be a str or os.PathLike, not {type(database).__name__}")
@@ -153,6 +161,7 @@ class RetrievalFailureLogger:
             retry_timeout=retry_timeout,
             synchronous=synchronous,
             connect_timeout=connect_timeout,
+            redact=redact,
         )
         # The buffer: a memory channel of ``capacity`` records.
         send_channel, receive_channel = trio.open_memory_channel[QueuedRecord](settings.capacity)
@@ -515,6 +524,7 @@ class RetrievalFailureLogger:
             batches=writer.batches,
             retries=writer.retries,
             purged=writer.purged,
+            redaction_failed=writer.redaction_failed,
             last_error=writer.last_error,
             closed=self._closed,
         )

@@ -109,6 +109,13 @@ INSTRUMENTS: Final[tuple[_Spec, ...]] = (
         _field("failed"),
     ),
     _Spec(
+        "trio_failurelog.record.redaction_failed",
+        "counter",
+        "{record}",
+        "Records stored with a text replaced by the redaction-failed marker.",
+        _field("redaction_failed"),
+    ),
+    _Spec(
         "trio_failurelog.record.purged",
         "counter",
         "{record}",
@@ -309,7 +316,7 @@ def instrument(
     read :meth:`RetrievalFailureLogger.statistics` at collection time:
     counters ``trio_failurelog.record.accepted``, ``.dropped`` (attribute
     ``trio_failurelog.drop.reason``: ``full`` or ``closed``), ``.written``,
-    ``.failed``, ``.purged``, ``trio_failurelog.batches``,
+    ``.failed``, ``.redaction_failed``, ``.purged``, ``trio_failurelog.batches``,
     ``trio_failurelog.retries``, and UpDownCounters
     ``trio_failurelog.queue.size`` and ``trio_failurelog.queue.capacity``, in
     ``{record}`` (``{batch}``, ``{retry}``). Every point carries

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from ._redaction import Redactor, validate_redactor
 from ._storage import StoreOptions, Synchronous
 
 __all__ = ["LoggerSettings"]
@@ -50,6 +51,7 @@ class LoggerSettings:
     retry_timeout: float = 30.0
     synchronous: Synchronous = "NORMAL"
     connect_timeout: float = 10.0
+    redact: Redactor | None = None
 
     def __post_init__(self) -> None:
         checked = {
@@ -66,6 +68,7 @@ class LoggerSettings:
             "busy_timeout": _seconds("busy_timeout", self.busy_timeout, allow_zero=True),
             "retry_timeout": _seconds("retry_timeout", self.retry_timeout, allow_zero=True),
             "connect_timeout": _seconds("connect_timeout", self.connect_timeout, allow_zero=False),
+            "redact": validate_redactor(self.redact),
         }
         if self.synchronous not in _SYNCHRONOUS_MODES:
             raise ValueError(

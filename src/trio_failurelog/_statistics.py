@@ -32,6 +32,9 @@ class LoggerStatistics:
       retries: Times a batch or purge was retried because the database was
         busy, locked or (PostgreSQL) unreachable for a moment.
       purged: Rows the retention purge has deleted.
+      redaction_failed: Records stored with a text replaced by the
+        redaction-failed marker because the ``redact`` function raised or
+        returned something other than a ``str``.
       last_error: The most recent storage error, as text, or ``None``.
       closed: Whether the logger has stopped accepting records.
     """
@@ -46,5 +49,6 @@ class LoggerStatistics:
     batches: int
     retries: int
     purged: int
+    redaction_failed: int
     last_error: str | None
     closed: bool

@@ -24,6 +24,7 @@ from typing import Final, TypeVar, final
 
 import trio
 
+from ._redaction import REDACTION_FAILED, write_redacted
 from ._settings import LoggerSettings
 from ._storage import Database, QueuedRecord, Store, describe_database, open_store
 from ._threads import SerialThread
@@ -82,9 +83,11 @@ class BatchWriter:
         "_flush_target",
         "_name",
         "_next_failure_warning",
+        "_next_redaction_warning",
         "_on_close",
         "_on_finished",
         "_receive",
+        "_redaction_unreported",
         "_run_scope",
         "_settings",
         "_settled_lot",
@@ -96,6 +99,7 @@ class BatchWriter:
         "finished",
         "last_error",
         "purged",
+        "redaction_failed",
         "retries",
         "store",
         "written",
@@ -147,6 +151,9 @@ class BatchWriter:
         self.last_error: str | None = None
         self._next_failure_warning = -math.inf
         self._failed_unreported = 0
+        self.redaction_failed = 0
+        self._redaction_unreported = 0
+        self._next_redaction_warning = -math.inf
 
     # ------------------------------------------------------------ for the front
 
@@ -317,8 +324,17 @@ class BatchWriter:
         batch = self._batch
         store = self.store
         assert store is not None
+        redact = self._settings.redact
         try:
-            outcome = await self._call_with_retries(functools.partial(store.write_batch, batch))
+            if redact is None:
+                outcome = await self._call_with_retries(functools.partial(store.write_batch, batch))
+            else:
+                # Redacted on the store's thread; each retry redacts the originals again.
+                outcome, redaction_failures = await self._call_with_retries(
+                    functools.partial(write_redacted, store, batch, redact)
+                )
+                if redaction_failures:
+                    self._record_redaction_failures(redaction_failures)
         except trio.Cancelled:
             if self._thread.abandoned:
                 # The write may yet commit; we cannot know, so it is not "written".
@@ -419,6 +435,23 @@ class BatchWriter:
             )
             self._failed_unreported = 0
             self._next_failure_warning = now + FAILURE_WARNING_INTERVAL
+
+    def _record_redaction_failures(self, reasons: list[str]) -> None:
+        self.redaction_failed += len(reasons)
+        self._redaction_unreported += len(reasons)
+        now = clock()
+        if now >= self._next_redaction_warning:
+            log.warning(
+                "redact failed for %d retrieval-failure record(s) for %s (%s); their text was "
+                "stored as %r (next warning in %.0f s at the earliest; statistics() counts all)",
+                self._redaction_unreported,
+                self._name,
+                reasons[-1],
+                REDACTION_FAILED,
+                FAILURE_WARNING_INTERVAL,
+            )
+            self._redaction_unreported = 0
+            self._next_redaction_warning = now + FAILURE_WARNING_INTERVAL
 
     def _fail_leftovers(self, reason: str) -> None:
         """Count what is in the batch and the channel as failed (the channel must be closed)."""
