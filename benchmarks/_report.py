@@ -243,6 +243,17 @@ def table(results: dict[str, Any]) -> str:
         ):
             versus = f"ours / peer {key[-1].upper()}"
             rows.append(_row(2, what, _rate(rate[key]), versus, judged[key]))
+        rows.append(
+            (
+                "2",
+                "variant: ours with `redact=mask_emails_and_digits`",
+                _rate(rate["ours_redacted"]),
+                "variant / ours",
+                _ratio(results["throughput"]["ratios"]["ours_redacted_vs_ours"]),
+                "",
+                "",
+            )
+        )
         on_loop = results["throughput"]["ratios"]["ours_on_loop_vs_raw"]
         rows.append(
             (

@@ -25,6 +25,9 @@ Contenders:
   instead of a worker thread: the benchmark replaces ``SerialThread._to_thread``
   (the library's one hop to a worker thread) with a direct call, in its own run
   only. It is there to show what the thread hop buys in figure 3.
+* ``ours_redacted``: ``ours`` with ``redact=mask_emails_and_digits`` (two
+  regular expressions over every ``query_text`` and ``error_context``, on the
+  writer's thread): what redaction costs the writer.
 * ``peer_a``: stdlib ``logging``: ``logger.info(..., extra={"failure": record})``
   through a ``QueueHandler`` (unbounded ``queue.Queue``) to a ``QueueListener``
   whose handler inserts each record in autocommit mode, as typical SQLite log
@@ -64,7 +67,7 @@ from unittest import mock
 import aiosqlite
 import trio
 
-from trio_failurelog import RetrievalFailureRecord, open_failure_logger
+from trio_failurelog import RetrievalFailureRecord, mask_emails_and_digits, open_failure_logger
 from trio_failurelog._threads import SerialThread, run_inline
 
 from ._common import (
@@ -87,7 +90,7 @@ __all__ = ["CONTENDERS", "run"]
 
 
 #: Contenders in the order of the table.
-CONTENDERS: Final = ("raw", "ours", "ours_on_loop", "peer_a", "peer_b", "peer_c")
+CONTENDERS: Final = ("raw", "ours", "ours_on_loop", "ours_redacted", "peer_a", "peer_b", "peer_c")
 #: Those that write only ``throughput_slow_records`` (they take minutes for all).
 _SLOW: Final = ("peer_a", "peer_b")
 #: Those whose event loop is probed (figure 3).
@@ -127,6 +130,9 @@ def _run(
         "raw": lambda path: _raw(path, batches),
         "ours": lambda path: trio.run(_ours, path, records, False, params.probe_interval),
         "ours_on_loop": lambda path: trio.run(_ours, path, records, True, params.probe_interval),
+        "ours_redacted": lambda path: trio.run(
+            _ours, path, records, False, params.probe_interval, mask_emails_and_digits
+        ),
         "peer_a": lambda path: _peer_a(path, slow),
         "peer_b": lambda path: trio.run(_peer_b, path, slow),
         "peer_c": lambda path: asyncio.run(_peer_c(path, records)),
@@ -164,6 +170,7 @@ def _run(
                 "ours_vs_peer_b": rates["ours"] / rates["peer_b"],
                 "ours_vs_peer_c": rates["ours"] / rates["peer_c"],
                 "ours_on_loop_vs_raw": rates["ours_on_loop"] / rates["raw"],
+                "ours_redacted_vs_ours": rates["ours_redacted"] / rates["ours"],
             },
         },
         "responsiveness": {
@@ -215,7 +222,11 @@ async def _probe(samples: list[float], interval: float) -> None:
 
 
 async def _ours(
-    path: Path, records: list[RetrievalFailureRecord], on_loop: bool, interval: float
+    path: Path,
+    records: list[RetrievalFailureRecord],
+    on_loop: bool,
+    interval: float,
+    redact: Callable[[str], str] | None = None,
 ) -> _Outcome:
     lateness: list[float] = []
     # The on-loop variant: the same logger and writer, with the one place where
@@ -229,7 +240,7 @@ async def _ours(
     with hop:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_probe, lateness, interval)
-            async with open_failure_logger(path) as logger:
+            async with open_failure_logger(path, redact=redact) as logger:
                 start = time.perf_counter()
                 for record in records:
                     await logger.send(record)
