@@ -25,7 +25,7 @@ HOT_PATH = (
     "construct",
     "construct_and_log",
 )
-CONTENDERS = ("raw", "ours", "ours_on_loop", "peer_a", "peer_b", "peer_c")
+CONTENDERS = ("raw", "ours", "ours_on_loop", "ours_redacted", "peer_a", "peer_b", "peer_c")
 LATENESS = ("ours", "ours_on_loop", "idle")
 
 
@@ -85,6 +85,7 @@ def test_throughput_reports_every_contender(smoke_run: tuple[dict[str, Any], str
         "ours_vs_peer_b",
         "ours_vs_peer_c",
         "ours_on_loop_vs_raw",
+        "ours_redacted_vs_ours",
     }
     for name in LATENESS:
         lateness = results["responsiveness"][name]
