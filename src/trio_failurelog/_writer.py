@@ -79,15 +79,13 @@ class BatchWriter:
         "_drain_deadline",
         "_drain_scope",
         "_draining",
-        "_failed_unreported",
+        "_failure_warnings",
         "_flush_target",
         "_name",
-        "_next_failure_warning",
-        "_next_redaction_warning",
         "_on_close",
         "_on_finished",
         "_receive",
-        "_redaction_unreported",
+        "_redaction_warnings",
         "_run_scope",
         "_settings",
         "_settled_lot",
@@ -149,11 +147,9 @@ class BatchWriter:
         self.retries = 0
         self.purged = 0
         self.last_error: str | None = None
-        self._next_failure_warning = -math.inf
-        self._failed_unreported = 0
         self.redaction_failed = 0
-        self._redaction_unreported = 0
-        self._next_redaction_warning = -math.inf
+        self._failure_warnings = _RateLimit(FAILURE_WARNING_INTERVAL)
+        self._redaction_warnings = _RateLimit(FAILURE_WARNING_INTERVAL)
 
     # ------------------------------------------------------------ for the front
 
@@ -422,36 +418,30 @@ class BatchWriter:
     def _record_failure(self, count: int, reason: str) -> None:
         self.failed += count
         self.last_error = reason
-        self._failed_unreported += count
-        now = clock()
-        if now >= self._next_failure_warning:
+        due = self._failure_warnings.add(count)
+        if due:
             log.warning(
                 "could not write %d retrieval-failure record(s) to %s: %s "
                 "(next warning in %.0f s at the earliest; statistics() counts all)",
-                self._failed_unreported,
+                due,
                 self._name,
                 reason,
                 FAILURE_WARNING_INTERVAL,
             )
-            self._failed_unreported = 0
-            self._next_failure_warning = now + FAILURE_WARNING_INTERVAL
 
     def _record_redaction_failures(self, reasons: list[str]) -> None:
         self.redaction_failed += len(reasons)
-        self._redaction_unreported += len(reasons)
-        now = clock()
-        if now >= self._next_redaction_warning:
+        due = self._redaction_warnings.add(len(reasons))
+        if due:
             log.warning(
                 "redact failed for %d retrieval-failure record(s) for %s (%s); their text was "
                 "stored as %r (next warning in %.0f s at the earliest; statistics() counts all)",
-                self._redaction_unreported,
+                due,
                 self._name,
                 reasons[-1],
                 REDACTION_FAILED,
                 FAILURE_WARNING_INTERVAL,
             )
-            self._redaction_unreported = 0
-            self._next_redaction_warning = now + FAILURE_WARNING_INTERVAL
 
     def _fail_leftovers(self, reason: str) -> None:
         """Count what is in the batch and the channel as failed (the channel must be closed)."""
@@ -474,6 +464,28 @@ class BatchWriter:
         self.finished.set()
         self._settled_lot.unpark_all()
         self._on_finished()
+
+
+@final
+class _RateLimit:
+    """Counts events, and says how many to report at most once per ``interval`` seconds."""
+
+    __slots__ = ("_interval", "_next", "_unreported")
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = -math.inf
+        self._unreported = 0
+
+    def add(self, count: int) -> int:
+        """Note ``count`` more; return how many to report now, or 0 to stay quiet."""
+        self._unreported += count
+        now = clock()
+        if now < self._next:
+            return 0
+        due, self._unreported = self._unreported, 0
+        self._next = now + self._interval
+        return due
 
 
 def _close_store(store: Store) -> None:
