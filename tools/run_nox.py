@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".nox" / ".bootstrap"
 # The nox this checkout's noxfile is written for; changing it reinstalls.
-NOX_REQUIREMENT = "nox>=2025.2.9"
+NOX_REQUIREMENT = "nox>=2025.10.14"  # nox.options.download_python
 MARKER = VENV / "bootstrap-requirement.txt"
 MINIMUM_PYTHON = (3, 11)
 
