@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,18 @@ from trio_failurelog._schema import COLUMNS, ensure_schema
 from ._failuredb import REFERENCE_DDL  # the table as the reference application creates it
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(path, isolation_level=None)
+@pytest.fixture
+def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """An autocommit connection to ``db_path``, closed after the test.
+
+    Python 3.13 warns about a connection left to the garbage collector, and
+    the suite turns warnings into errors (in whichever test collects it).
+    """
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def columns(conn: sqlite3.Connection) -> dict[str, tuple[str, int, str | None, int]]:
@@ -33,8 +43,7 @@ def indexed_columns(conn: sqlite3.Connection) -> list[str]:
     return sorted(found)
 
 
-def test_new_database_gets_the_reference_shape(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_new_database_gets_the_reference_shape(conn: sqlite3.Connection) -> None:
     ensure_schema(conn)
     cols = columns(conn)
     assert list(cols) == ["id", *COLUMNS]
@@ -49,8 +58,7 @@ def test_new_database_gets_the_reference_shape(db_path: Path) -> None:
     assert "AUTOINCREMENT" in sql
 
 
-def test_check_constraint_refuses_unknown_failure_type(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_check_constraint_refuses_unknown_failure_type(conn: sqlite3.Connection) -> None:
     ensure_schema(conn)
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute(
@@ -59,8 +67,7 @@ def test_check_constraint_refuses_unknown_failure_type(db_path: Path) -> None:
         )
 
 
-def test_defaults_match_the_reference(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_defaults_match_the_reference(conn: sqlite3.Connection) -> None:
     ensure_schema(conn)
     conn.execute(
         f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text) "
@@ -73,8 +80,9 @@ def test_defaults_match_the_reference(db_path: Path) -> None:
     assert len(row[4]) == len("YYYY-MM-DD HH:MM:SS")
 
 
-def test_reference_database_is_accepted_without_new_indexes_or_version(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_reference_database_is_accepted_without_new_indexes_or_version(
+    conn: sqlite3.Connection,
+) -> None:
     conn.execute("CREATE TABLE conversations (id INTEGER PRIMARY KEY)")
     conn.executescript(REFERENCE_DDL)
     ensure_schema(conn)
@@ -84,16 +92,14 @@ def test_reference_database_is_accepted_without_new_indexes_or_version(db_path: 
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
 
 
-def test_missing_index_is_added_to_an_existing_table(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_missing_index_is_added_to_an_existing_table(conn: sqlite3.Connection) -> None:
     conn.executescript(REFERENCE_DDL)
     conn.execute("DROP INDEX idx_mrf_strategy")  # named as in REFERENCE_DDL
     ensure_schema(conn)
     assert indexed_columns(conn) == ["created_at", "failure_type", "retrieval_strategy"]
 
 
-def test_wider_declared_types_are_compatible(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_wider_declared_types_are_compatible(conn: sqlite3.Connection) -> None:
     ddl = REFERENCE_DDL.replace("latency_ms INTEGER", "latency_ms BIGINT").replace(
         "query_text TEXT", "query_text VARCHAR(2000)"
     )
@@ -101,8 +107,7 @@ def test_wider_declared_types_are_compatible(db_path: Path) -> None:
     ensure_schema(conn)
 
 
-def test_extra_nullable_column_is_compatible(db_path: Path) -> None:
-    conn = connect(db_path)
+def test_extra_nullable_column_is_compatible(conn: sqlite3.Connection) -> None:
     conn.executescript(REFERENCE_DDL)
     conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN note TEXT")
     ensure_schema(conn)
@@ -134,9 +139,8 @@ def test_extra_nullable_column_is_compatible(db_path: Path) -> None:
     ],
 )
 def test_incompatible_tables_are_refused_with_the_reason(
-    db_path: Path, change: Callable[[str], str], message: str
+    conn: sqlite3.Connection, change: Callable[[str], str], message: str
 ) -> None:
-    conn = connect(db_path)
     conn.executescript(change(REFERENCE_DDL))
     with pytest.raises(IncompatibleSchemaError, match=message):
         ensure_schema(conn)

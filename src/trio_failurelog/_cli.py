@@ -409,7 +409,10 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     out.line()
     out.line(f"Database:    {Path(args.db).resolve()}")
     out.line(f"HTML report: {target.resolve()}")
-    out.line(f"Next: {PROG} report {args.db} --since 1h   |   {PROG} tail {args.db}")
+    # The command as the user's shell can run it: nox's demo session names
+    # itself, because trio-failurelog is only on that session's PATH.
+    prog = os.environ.get("TRIO_FAILURELOG_PROG", PROG)
+    out.line(f"Next: {prog} report {args.db} --since 1h   |   {prog} tail {args.db}")
     return 0
 
 

@@ -493,7 +493,7 @@ class RetrievalFailureLogger:
 
     @property
     def database_name(self) -> str:
-        """The database as messages name it: an SQLite path, or a URL without its password."""
+        """The database as messages name it (an SQLite path, or a URL without its password)."""
         return describe_database(self._database)
 
     def statistics(self) -> LoggerStatistics:

@@ -223,5 +223,11 @@ def _interrupt_during_write(database: Path, seed: int, monkeypatch: pytest.Monke
 def test_keyboard_interrupt_during_a_write(
     db_path: Path, stress: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for seed in seeds(stress):
-        _interrupt_during_write(db_path.with_name(f"ki-{seed}.db"), seed, monkeypatch)
+    # Started in the background (`pytest &`), the suite inherits SIGINT ignored,
+    # and trio only turns SIGINT into KeyboardInterrupt over the default handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for seed in seeds(stress):
+            _interrupt_during_write(db_path.with_name(f"ki-{seed}.db"), seed, monkeypatch)
+    finally:
+        signal.signal(signal.SIGINT, previous)
