@@ -57,15 +57,8 @@ FLAKE8_ASYNC_IGNORED = {"tests/*": "ASYNC200"}
 # listed here is one reported to that file's owner. Delete an entry when its
 # findings are fixed or carry a noqa with the reason.
 FLAKE8_ASYNC_PENDING = {
-    "benchmarks/hot_path.py": "ASYNC124,ASYNC910",
-    "benchmarks/latency.py": "ASYNC910",
     "src/trio_failurelog/_demo.py": "ASYNC910,ASYNC912",
-    "src/trio_failurelog/_logger.py": "ASYNC102,ASYNC104,ASYNC910,ASYNC912",
     "src/trio_failurelog/_reader.py": "ASYNC910",
-    "src/trio_failurelog/_threads.py": "ASYNC910",
-    "tests/reliability/test_cancellation.py": "ASYNC910",
-    "tests/test_invariant.py": "ASYNC910,ASYNC912",
-    "tests/test_logger.py": "ASYNC103",
 }
 
 

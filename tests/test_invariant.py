@@ -54,7 +54,7 @@ class FlakyStore(SQLiteStore):
         return super().write_batch(items)
 
 
-async def play(failures: RetrievalFailureLogger, program: list[Op]) -> None:
+async def play(failures: RetrievalFailureLogger, program: list[Op]) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
     n = 0
     for op, arg in program:
         if op == "log":
@@ -66,7 +66,7 @@ async def play(failures: RetrievalFailureLogger, program: list[Op]) -> None:
                 await failures.send(record(n))
                 n += 1
         elif op == "cancelled_send":
-            with trio.move_on_after(0.001):
+            with trio.move_on_after(0.001):  # noqa: ASYNC912  # a test step: the logger's cancel points are under test
                 for _ in range(arg):
                     await failures.send(record(n))
                     n += 1

@@ -53,7 +53,7 @@ async def test_many_tasks_logging_one_record_each_cost_no_writer_step_per_record
     try:
         async with open_failure_logger(db_path, flush_interval=0.5) as failures:
 
-            async def producer(n: int) -> None:
+            async def producer(n: int) -> None:  # noqa: ASYNC910  # each producer sleeps every tick
                 for i in range(int(seconds / tick)):
                     failures.log(record(n * 1_000_000 + i))
                     await trio.sleep(tick)

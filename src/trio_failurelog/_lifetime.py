@@ -34,9 +34,9 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
         try:
             await nursery.start(self._logger.run)
         except BaseException as error:
-            # The nursery is empty: leave it, and let the setup error come out
-            # as itself rather than in an ExceptionGroup.
-            await _exit_nursery(manager, pending=error)
+            # The nursery is empty: leave it (at once), and let the setup error
+            # come out as itself rather than in an ExceptionGroup.
+            await _exit_nursery(manager, pending=error)  # noqa: ASYNC102
             raise
         self._nursery_manager = manager
         return self._logger
@@ -56,7 +56,8 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
                 await self._logger.aclose()
         except BaseException as interrupt:  # KeyboardInterrupt again, while draining
             self._logger._abort()
-            await _exit_nursery(manager, pending=interrupt)
+            # The abort cancelled the writer's every scope: the nursery closes at once.
+            await _exit_nursery(manager, pending=interrupt)  # noqa: ASYNC102
             raise
         # The writer has finished, so the nursery closes at once.
         await _exit_nursery(manager, pending=exc)
@@ -77,9 +78,10 @@ async def _exit_nursery(
         await manager.__aexit__(None, None, None)
     except BaseException as error:
         if pending is not None and _is_cancellation(error):
-            return
+            # Swallowed on purpose, see above: the enclosing scope delivers it again.
+            return  # noqa: ASYNC910, ASYNC104
         if isinstance(error, BaseExceptionGroup):  # the writer crashed: a bug
-            raise _sole_exception(error) from None
+            raise _sole_exception(error) from None  # noqa: ASYNC104  # the same error, unwrapped
         raise
 
 

@@ -122,10 +122,14 @@ class SerialThread:
         exception from ``closer`` is logged, not raised.
         """
         with self._lock:
-            if self._running:  # only an abandoned call can still be running now
+            handed_over = self._running  # only an abandoned call can still be running now
+            if handed_over:
                 self._on_abandoned_done = closer
-                return
-            self._running = True  # the closer's, from here on
+            else:
+                self._running = True  # the closer's, from here on
+        if handed_over:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
         done = trio.Event()
         token = trio.lowlevel.current_trio_token()
 

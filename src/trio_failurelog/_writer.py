@@ -167,7 +167,7 @@ class BatchWriter:
         """Make the batch being gathered go now if ``target`` records are not yet settled."""
         self._flush_target = max(self._flush_target, target)
 
-    async def wait_settled(self, target: int) -> None:
+    async def wait_settled(self, target: int) -> None:  # noqa: ASYNC910  # flush() checkpoints
         """Block until ``target`` records are settled or the writer has finished."""
         while self.settled < target and not self.finished.is_set():
             await self._settled_lot.park()
@@ -212,6 +212,7 @@ class BatchWriter:
         """
         if self._started:  # closed before this task got to run: nothing to do
             task_status.started()
+            await trio.lowlevel.checkpoint()
             return
         self._started = True
         with self._receive:
@@ -231,7 +232,8 @@ class BatchWriter:
                     await self._purge()
                     await self._write_until_closed()
             finally:
-                await self._shut_down()
+                # Shielded inside, and bounded by drain_timeout (an abort cuts it short).
+                await self._shut_down()  # noqa: ASYNC102
 
     async def _shut_down(self) -> None:
         # Reached when the channel ended and all is written, when the drain
@@ -249,7 +251,8 @@ class BatchWriter:
                     f"still queued when drain_timeout ({self._settings.drain_timeout:g} s) ran out"
                 )
                 if self.store is not None:
-                    await self._thread.close(
+                    # Shielded inside; waits until the drain deadline at most.
+                    await self._thread.close(  # noqa: ASYNC102
                         functools.partial(_close_store, self.store), deadline=self._drain_deadline
                     )
             finally:
@@ -276,14 +279,16 @@ class BatchWriter:
             try:
                 first = await self._receive.receive()
             except trio.EndOfChannel:
-                return False
+                # The last word of a closed channel: nothing to wait for.
+                return False  # noqa: ASYNC910
             self._take_first(first)
-        with trio.move_on_after(self._settings.flush_interval):
+        # No cancel point when the batch is already due: it is written at once.
+        with trio.move_on_after(self._settings.flush_interval):  # noqa: ASYNC912
             while not self._must_write_now():
                 await self._wait_for_records(self._records_wanted())
                 self._take_buffered()
         self._take_buffered()  # what came since the last wake-up, if the deadline woke us
-        return True
+        return True  # noqa: ASYNC910  # a batch already due goes to the store's thread next
 
     def _take_first(self, first: QueuedRecord) -> None:
         self._batch.append(first)
@@ -316,7 +321,7 @@ class BatchWriter:
             or self._flush_target > self.settled
         )
 
-    async def _write_batch(self) -> None:
+    async def _write_batch(self) -> None:  # noqa: ASYNC910  # the store call always awaits
         batch = self._batch
         store = self.store
         assert store is not None
@@ -358,16 +363,16 @@ class BatchWriter:
         if self._settled_lot:
             self._settled_lot.unpark_all()
 
-    async def _purge(self) -> None:
+    async def _purge(self) -> None:  # noqa: ASYNC910  # ends at once when it fails at once
         retention_days = self._settings.retention_days
         if retention_days is None:
-            return
+            return  # noqa: ASYNC910  # nothing to do is done at once
         store = self.store
         assert store is not None
         self._batches_since_purge = 0
         cutoff = time.time() - retention_days * 86400
         if cutoff <= _EARLIEST_CUTOFF:
-            return  # nothing can be that old
+            return  # noqa: ASYNC910  # nothing can be that old
         try:
             while True:
                 deleted = await self._call_with_retries(

@@ -48,7 +48,7 @@ def _record(number: int) -> RetrievalFailureRecord:
     return RetrievalFailureRecord("no_hit", "semantic", f"q{number}", conversation_id=number)
 
 
-async def _checkpoints(count: int) -> None:
+async def _checkpoints(count: int) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
     for _ in range(count):
         await trio.lowlevel.checkpoint()
 
@@ -74,7 +74,7 @@ class Storm:
     def going(self) -> bool:
         return self.next_number < self.budget
 
-    async def log_forever(self) -> None:
+    async def log_forever(self) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
         while self.going:
             for _ in range(self.rng.randrange(1, 40)):
                 number = self._number()
@@ -83,7 +83,7 @@ class Storm:
             self.check()
             await _checkpoints(self.rng.randrange(1, 5))
 
-    async def send_forever(self) -> None:
+    async def send_forever(self) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
         while self.going:
             number = self._number()
             with trio.CancelScope() as scope:
@@ -93,7 +93,7 @@ class Storm:
             self.check()
             await trio.lowlevel.checkpoint()
 
-    async def flush_forever(self) -> None:
+    async def flush_forever(self) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
         while self.going:
             with trio.CancelScope() as scope:
                 self._cancel_later(scope)
@@ -161,13 +161,13 @@ async def _storm(database: Path, seed: int, capacity: int, cancel_block_after: i
 
 
 @pytest.mark.parametrize("capacity", [4, 8192])
-async def test_cancelled_flush_and_send(db_path: Path, stress: bool, capacity: int) -> None:
+async def test_cancelled_flush_and_send(db_path: Path, stress: bool, capacity: int) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
     for seed in seeds(stress):
         database = db_path.with_name(f"flush-send-{seed}.db")
         await _storm(database, seed, capacity, cancel_block_after=None)
 
 
-async def test_cancelled_block(db_path: Path, stress: bool) -> None:
+async def test_cancelled_block(db_path: Path, stress: bool) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
     for seed in seeds(stress):
         database = db_path.with_name(f"block-{seed}.db")
         rng = random.Random(seed)
