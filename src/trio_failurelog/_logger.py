@@ -18,7 +18,6 @@ import enum
 import functools
 import logging
 import math
-import sqlite3
 import sys
 import threading
 import time
@@ -31,13 +30,15 @@ from typing import Final, TypeVar
 import trio
 
 from ._record import RetrievalFailureRecord
-from ._sqlite_store import SQLiteStore, is_transient, purge_cutoff
 from ._storage import (
     Database,
     QueuedRecord,
+    Store,
     StoreKind,
+    StoreOptions,
     Synchronous,
     describe_database,
+    open_store,
     store_kind,
 )
 from ._threads import SerialThread
@@ -298,7 +299,7 @@ class RetrievalFailureLogger:
         # capacity, or -1 once closed.
         self._room_until = self._capacity
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting for the writer
-        self._store: SQLiteStore | None = None
+        self._store: Store | None = None
         self._thread = SerialThread()
         self._batches_since_purge = 0
 
@@ -553,7 +554,7 @@ class RetrievalFailureLogger:
             log.warning(
                 "failure logger for %s closed: %d accepted, %d written, %d failed, "
                 "%d dropped (buffer full: %d, closed: %d); last error: %s",
-                self._database,
+                self.database_name,
                 stats.accepted,
                 stats.written,
                 stats.failed,
@@ -563,7 +564,7 @@ class RetrievalFailureLogger:
                 stats.last_error,
             )
         else:
-            log.debug("failure logger for %s closed: %d written", self._database, stats.written)
+            log.debug("failure logger for %s closed: %d written", self.database_name, stats.written)
 
     # ------------------------------------------------------------------ the writer
 
@@ -591,10 +592,9 @@ class RetrievalFailureLogger:
         try:
             self._store = await self._thread.run(
                 functools.partial(
-                    SQLiteStore.open,
+                    open_store,
                     self._database,
-                    busy_timeout=self._busy_timeout,
-                    synchronous=self._synchronous,
+                    StoreOptions(busy_timeout=self._busy_timeout, synchronous=self._synchronous),
                 )
             )
         except BaseException:
@@ -731,11 +731,11 @@ class RetrievalFailureLogger:
         store = self._store
         assert store is not None
         self._batches_since_purge = 0
-        cutoff = purge_cutoff(_now(), retention_days)
+        cutoff = _now() - retention_days * 86400
         try:
             while True:
                 deleted = await self._call_with_retries(
-                    functools.partial(store.purge_chunk_before_text, cutoff, PURGE_CHUNK)
+                    functools.partial(store.purge_chunk, cutoff, PURGE_CHUNK)
                 )
                 self._purged += deleted
                 if deleted < PURGE_CHUNK or self._closing:
@@ -764,8 +764,9 @@ class RetrievalFailureLogger:
                         return await self._thread.run(fn)
                     finally:
                         self._call_scope = None
-            except sqlite3.OperationalError as exc:
-                if not is_transient(exc) or _clock() + delay > give_up:
+            except Exception as exc:
+                store = self._store
+                if store is None or not store.is_transient(exc) or _clock() + delay > give_up:
                     raise
             if call.cancelled_caught:
                 # Abandoned at the drain deadline, not busy: let the enclosing
@@ -785,7 +786,7 @@ class RetrievalFailureLogger:
                 "could not write %d retrieval-failure record(s) to %s: %s "
                 "(next warning in %.0f s at the earliest; statistics() counts all)",
                 self._failed_unreported,
-                self._database,
+                self.database_name,
                 reason,
                 FAILURE_WARNING_INTERVAL,
             )
