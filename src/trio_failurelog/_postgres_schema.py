@@ -12,7 +12,7 @@ from typing import Any, Final
 import psycopg
 import psycopg.errors
 
-from ._errors import IncompatibleSchemaError
+from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._schema import COLUMNS, TABLE
 
 __all__ = [
@@ -142,6 +142,26 @@ def check_table(conn: psycopg.Connection[Any]) -> bool:
     return True
 
 
+def _check_privileges(conn: psycopg.Connection[Any]) -> None:
+    """Raise :exc:`DatabaseSetupError` when our role may not insert into the table.
+
+    Found at setup, this is one clear error; found at run time it would fail
+    every batch. (DELETE, for the retention purge, is not required: a purge
+    that is refused is only warned about.)
+    """
+    row = conn.execute(
+        "SELECT has_table_privilege(to_regclass(%s::text), 'INSERT'),"
+        " coalesce(has_sequence_privilege(pg_get_serial_sequence(%s, 'id'), 'USAGE'), true),"
+        " current_user",
+        (TABLE, TABLE),
+    ).fetchone()
+    assert row is not None
+    insert, sequence, user = row
+    if not (insert and sequence):
+        what = "INSERT into the table" if not insert else "use the sequence of its 'id' column"
+        raise DatabaseSetupError(f"role {user!r} may not {what} {TABLE!r}")
+
+
 # Errors from creating the table while a process that does not take our
 # advisory lock (the reference application) creates it too: retried, and the
 # retry then finds the table.
@@ -167,6 +187,7 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, SCHEMA_LOCK))
                 if not check_table(conn):
                     conn.execute(CREATE_TABLE)
+                _check_privileges(conn)
                 indexed = {name for (name,) in conn.execute(_LEADING_INDEXED_QUERY, (TABLE,))}
                 for column in _INDEXED_COLUMNS:
                     if column not in indexed:

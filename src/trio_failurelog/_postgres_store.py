@@ -156,6 +156,9 @@ class PostgresStore:
         except IncompatibleSchemaError as exc:
             conn.close()
             raise IncompatibleSchemaError(f"database {name}: {exc}") from None
+        except DatabaseSetupError as exc:
+            conn.close()
+            raise DatabaseSetupError(f"database {name}: {exc}") from None
         except psycopg.Error as exc:
             conn.close()
             error = _setup_error(f"cannot use database {name}", exc, secrets)
@@ -195,7 +198,7 @@ class PostgresStore:
             raise PostgresStoreError(str(exc), transient=transient) from None
         try:
             ensure_schema(conn)
-        except IncompatibleSchemaError as exc:
+        except DatabaseSetupError as exc:  # the table's shape or our privileges changed
             conn.close()
             raise PostgresStoreError(f"database {self.name}: {exc}", transient=False) from None
         except psycopg.Error as exc:
@@ -281,7 +284,7 @@ class PostgresStore:
             record.confidence_threshold,
             record.result_count,
             record.latency_ms,
-            None if edge_types is None else _no_nul(_json_array(edge_types)),
+            None if edge_types is None else _json_array(edge_types),  # JSON escapes U+0000
             None if error_context is None else _no_nul(error_context),
             # A created_at set on the record is UTC, like SQLite's datetime('now').
             self._created_at(stamp) if created_at is None else created_at + "+00",

@@ -185,7 +185,7 @@ class PgServer:
         suffix = f"?{query}" if query else ""
         return f"{scheme}://{auth}@127.0.0.1:{self.port}/{database}{suffix}"
 
-    def socket_url(self, database: str, *, user: str = "postgres") -> str:
+    def socket_url(self, database: str, *, user: str = ROLE) -> str:
         """A URL over the Unix socket, the host given as a libpq URL parameter."""
         host = urllib.parse.quote(str(self.socket_dir), safe="")
         return f"postgresql:///{database}?host={host}&port={self.port}&user={user}"
