@@ -310,6 +310,21 @@ class PostgresStore:
             else:
                 self._forget(pending)
         rows = [self._row(item) for item in items]
+        # A batch whose COMMIT never reached the server is written again at
+        # once; a second such loss is left to the writer's retries.
+        for _attempt in range(2):
+            outcome = self._write_rows(items, rows)
+            if outcome is not None:
+                return outcome
+        raise PostgresStoreError(
+            f"connection to {self.name} lost during COMMIT, twice; the server rolled back",
+            transient=True,
+        )
+
+    def _write_rows(
+        self, items: Sequence[QueuedRecord], rows: list[tuple[object, ...]]
+    ) -> BatchOutcome | None:
+        """One transaction; ``None`` when its COMMIT was lost and the server rolled it back."""
         try:
             outcome, xid, answered = self._transaction(
                 lambda cur: _copy_rows(cur, rows), "cannot write a batch"
@@ -321,12 +336,7 @@ class PostgresStore:
         if answered:
             return outcome
         self._pending = _Pending(xid, items, outcome)
-        if self._settle(self._pending):
-            return outcome
-        raise PostgresStoreError(
-            f"connection to {self.name} lost during COMMIT; the server rolled the batch back",
-            transient=True,
-        )
+        return outcome if self._settle(self._pending) else None
 
     def _forget(self, pending: _Pending) -> None:
         """The writer gave up on ``pending`` (counted failed): say if it did commit."""
