@@ -107,6 +107,21 @@ def _json_array(texts: tuple[str, ...]) -> str:
     return "[" + ",".join(map(_encode_json_string, texts)) + "]"
 
 
+# COPY's text format: a backslash starts an escape, tab and newline end a field
+# and a row; U+0000 cannot be stored at all (replaced, as in _no_nul).
+_NULL: Final = "\\N"
+_COPY_ESCAPES: Final = str.maketrans(
+    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"}
+)
+
+
+def _copy_text(text: str) -> str:
+    """``text`` as a field of COPY's text format."""
+    if text.isprintable() and "\\" not in text:  # the common case: nothing to escape
+        return text
+    return text.translate(_COPY_ESCAPES)
+
+
 def _no_nul(text: str) -> str:
     # PostgreSQL text cannot hold U+0000 (SQLite can): replaced, like a lone
     # surrogate is, so that one odd string does not cost its row.
@@ -225,10 +240,14 @@ class PostgresStore:
     def _begin(self, conn: Connection) -> tuple[Cursor, int]:
         """BEGIN a transaction with our lock_timeout; return a cursor and its xid."""
         cur = conn.cursor()
-        cur.execute("BEGIN")
-        row = cur.execute(
-            "SELECT txid_current(), set_config('lock_timeout', %s, true)", (self._lock_timeout,)
-        ).fetchone()
+        # One round trip for both (a whole-number text, safe to inline): per
+        # batch it is measurable against raw COPY.
+        cur.execute(
+            "BEGIN; SELECT txid_current(),"
+            f" set_config('lock_timeout', '{self._lock_timeout}', true)"
+        )
+        cur.nextset()
+        row = cur.fetchone()
         assert row is not None
         return cur, int(row[0])
 
@@ -290,6 +309,40 @@ class PostgresStore:
             self._created_at(stamp) if created_at is None else created_at + "+00",
         )
 
+    def _copy_data(self, items: Sequence[QueuedRecord]) -> bytes:
+        """``items`` as COPY's text format: one line per row, tab-separated.
+
+        Built here rather than through psycopg's ``write_row``, whose per-value
+        dumping cost the batch a third of its time (measured: ours 0.83x raw
+        COPY with ``write_row``, see the benchmarks). Same values as :meth:`_row`.
+        """
+        lines: list[str] = []
+        append = lines.append
+        created_text = self._created_at
+        for record, stamp in items:
+            conversation_id = record.conversation_id
+            top_score = record.top_score
+            threshold = record.confidence_threshold
+            edge_types = record.edge_types
+            error_context = record.error_context
+            created_at = record.created_at
+            append(
+                f"{_NULL if conversation_id is None else conversation_id}\t"
+                f"{record.turn_index}\t"
+                f"{_TYPE_TEXT[record.failure_type]}\t"
+                f"{_copy_text(record.retrieval_strategy)}\t"
+                f"{_copy_text(record.query_text)}\t"
+                f"{record.query_len}\t"
+                f"{_NULL if top_score is None else repr(top_score)}\t"
+                f"{_NULL if threshold is None else repr(threshold)}\t"
+                f"{record.result_count}\t"
+                f"{record.latency_ms}\t"
+                f"{_NULL if edge_types is None else _copy_text(_json_array(edge_types))}\t"
+                f"{_NULL if error_context is None else _copy_text(error_context)}\t"
+                f"{created_text(stamp) if created_at is None else created_at + '+00'}\n"
+            )
+        return "".join(lines).encode()
+
     def write_batch(self, items: Sequence[QueuedRecord]) -> BatchOutcome:
         """Insert ``items`` in one transaction, sent with COPY.
 
@@ -309,11 +362,11 @@ class PostgresStore:
                     return pending.outcome
             else:
                 self._forget(pending)
-        rows = [self._row(item) for item in items]
+        data = self._copy_data(items)
         # A batch whose COMMIT never reached the server is written again at
         # once; a second such loss is left to the writer's retries.
         for _attempt in range(2):
-            outcome = self._write_rows(items, rows)
+            outcome = self._write_rows(items, data)
             if outcome is not None:
                 return outcome
         raise PostgresStoreError(
@@ -321,15 +374,14 @@ class PostgresStore:
             transient=True,
         )
 
-    def _write_rows(
-        self, items: Sequence[QueuedRecord], rows: list[tuple[object, ...]]
-    ) -> BatchOutcome | None:
+    def _write_rows(self, items: Sequence[QueuedRecord], data: bytes) -> BatchOutcome | None:
         """One transaction; ``None`` when its COMMIT was lost and the server rolled it back."""
         try:
             outcome, xid, answered = self._transaction(
-                lambda cur: _copy_rows(cur, rows), "cannot write a batch"
+                lambda cur: _copy_data(cur, data, len(items)), "cannot write a batch"
             )
         except psycopg.Error:  # a row was refused
+            rows = [self._row(item) for item in items]
             outcome, xid, answered = self._transaction(
                 lambda cur: _insert_one_by_one(cur, rows), "cannot write a batch row by row"
             )
@@ -447,12 +499,10 @@ class PostgresStore:
         self._drop()
 
 
-def _copy_rows(cur: Cursor, rows: list[tuple[object, ...]]) -> BatchOutcome:
+def _copy_data(cur: Cursor, data: bytes, count: int) -> BatchOutcome:
     with cur.copy(COPY_SQL) as copy:
-        write_row = copy.write_row
-        for row in rows:
-            write_row(row)
-    return BatchOutcome(written=len(rows))
+        copy.write(data)
+    return BatchOutcome(written=count)
 
 
 def _insert_one_by_one(cur: Cursor, rows: list[tuple[object, ...]]) -> BatchOutcome:
