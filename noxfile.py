@@ -20,7 +20,7 @@ BENCH_DEPS = ["aiosqlite>=0.20"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, including a tiny smoke run of the benchmarks."""
-    session.install("-e", ".[test,cli]", *BENCH_DEPS)
+    session.install("-e", ".[test,cli,postgres]", *BENCH_DEPS)
     session.run("pytest", *session.posargs)
 
 
@@ -35,14 +35,14 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """``mypy --strict`` over src, tests, benchmarks and this file."""
-    session.install("-e", ".[test,cli]", *BENCH_DEPS, "mypy>=1.10", "nox")
+    session.install("-e", ".[test,cli,postgres]", *BENCH_DEPS, "mypy>=1.10", "nox")
     session.run("mypy")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
     """All benchmarks: prints one table, writes bench-results.json."""
-    session.install("-e", ".", *BENCH_DEPS)
+    session.install("-e", ".[postgres]", *BENCH_DEPS)  # postgres: for --only postgres
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -33,6 +33,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import trio
@@ -45,6 +46,7 @@ from ._common import DEFAULTS, frozen_heap, make_records, rotated
 __all__ = ["PgParams", "run"]
 
 CONTENDERS: Final = ("raw", "ours")
+_ROOT: Final = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ def fleet(url: str, processes: int, records: int) -> dict[str, Any]:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            cwd=_ROOT,  # where the benchmarks package is
         )
         for n in range(processes)
     ]

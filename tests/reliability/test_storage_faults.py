@@ -26,6 +26,7 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     open_failure_logger,
 )
+from trio_failurelog._sqlite_store import SQLiteStore
 
 from ._helpers import assert_accounting, column, integrity, row_count, warnings_containing
 
@@ -48,7 +49,7 @@ def _tagged(database: Path, tag: str) -> int:
 def _sqlite_connection(logger: RetrievalFailureLogger) -> sqlite3.Connection:
     """The writer's own connection (the writer is idle between flushes)."""
     store = logger._store
-    assert store is not None
+    assert isinstance(store, SQLiteStore)
     conn = store._conn
     assert conn is not None
     return conn
