@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import psycopg
 import psycopg.conninfo
@@ -58,6 +58,13 @@ _FATAL_CONNECT_STATES: Final = frozenset({"28000", "28P01", "3D000", "42501"})
 # finish on the server before leaving it for the next call to ask about.
 _SETTLE_WAIT: Final = 2.0
 
+_KEEPALIVES: Final = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
 _TYPE_TEXT: Final = {member: member.value for member in RetrievalFailureType}
 _WHITESPACE = re.compile(r"\s+")
 
@@ -74,11 +81,21 @@ class PostgresStoreError(Exception):
         self.transient = transient
 
 
+@dataclass(frozen=True, slots=True)
+class _Txn:
+    """A transaction, as the server knew it when it began."""
+
+    #: txid_current(): 64 bits, epoch included.
+    xid: int
+    #: pg_postmaster_start_time(): tells whether the server restarted since.
+    server_started: object
+
+
 @dataclass(slots=True)
 class _Pending:
     """A batch whose COMMIT was sent but got no answer: committed or not, unknown yet."""
 
-    xid: int
+    txn: _Txn
     items: Sequence[QueuedRecord]
     outcome: BatchOutcome
 
@@ -237,21 +254,21 @@ class PostgresStore:
             self._drop()
         return self._error(what, exc, transient=_state(exc) in _TRANSIENT_STATES)
 
-    def _begin(self, conn: Connection) -> tuple[Cursor, int]:
-        """BEGIN a transaction with our lock_timeout; return a cursor and its xid."""
+    def _begin(self, conn: Connection) -> tuple[Cursor, _Txn]:
+        """BEGIN a transaction with our lock_timeout; return a cursor and the transaction."""
         cur = conn.cursor()
-        # One round trip for both (a whole-number text, safe to inline): per
+        # One round trip for all (a whole-number text, safe to inline): per
         # batch it is measurable against raw COPY.
         cur.execute(
-            "BEGIN; SELECT txid_current(),"
+            "BEGIN; SELECT txid_current(), pg_postmaster_start_time(),"
             f" set_config('lock_timeout', '{self._lock_timeout}', true)"
         )
         cur.nextset()
         row = cur.fetchone()
         assert row is not None
-        return cur, int(row[0])
+        return cur, _Txn(int(row[0]), row[1])
 
-    def _transaction(self, body: Callable[[Cursor], T], what: str) -> tuple[T, int, bool]:
+    def _transaction(self, body: Callable[[Cursor], T], what: str) -> tuple[T, _Txn, bool]:
         """Run ``body`` in one transaction and COMMIT it.
 
         Returns the body's result, the transaction id, and whether the COMMIT
@@ -262,21 +279,27 @@ class PostgresStore:
         """
         conn = self._ready()
         try:
-            cur, xid = self._begin(conn)
+            cur, txn = self._begin(conn)
             result = body(cur)
         except psycopg.Error as exc:
             error = self._classify(conn, exc, what)
             if _is_row_error(exc) and self._conn is conn:
                 raise exc from None
             raise error from None
+        except BaseException:
+            self._drop()  # never leave a transaction open for the next call
+            raise
         try:
             conn.execute("COMMIT")
         except psycopg.Error as exc:
             if conn.closed or conn.broken:
                 self._drop()
-                return result, xid, False
+                return result, txn, False
             raise self._classify(conn, exc, what) from None
-        return result, xid, True
+        except BaseException:
+            self._drop()
+            raise
+        return result, txn, True
 
     # ------------------------------------------------------------ writing
 
@@ -377,17 +400,17 @@ class PostgresStore:
     def _write_rows(self, items: Sequence[QueuedRecord], data: bytes) -> BatchOutcome | None:
         """One transaction; ``None`` when its COMMIT was lost and the server rolled it back."""
         try:
-            outcome, xid, answered = self._transaction(
+            outcome, txn, answered = self._transaction(
                 lambda cur: _copy_data(cur, data, len(items)), "cannot write a batch"
             )
         except psycopg.Error:  # a row was refused
             rows = [self._row(item) for item in items]
-            outcome, xid, answered = self._transaction(
+            outcome, txn, answered = self._transaction(
                 lambda cur: _insert_one_by_one(cur, rows), "cannot write a batch row by row"
             )
         if answered:
             return outcome
-        self._pending = _Pending(xid, items, outcome)
+        self._pending = _Pending(txn, items, outcome)
         return outcome if self._settle(self._pending) else None
 
     def _forget(self, pending: _Pending) -> None:
@@ -406,6 +429,31 @@ class PostgresStore:
                 self.name,
             )
 
+    def _status(self, conn: Connection, pending: _Pending) -> str | None:
+        """What became of ``pending``'s transaction: committed, aborted, in progress, or None."""
+        row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+        if row is None or row[0] != pending.txn.server_started:
+            # The server restarted since the transaction began. After a crash,
+            # ids of transactions whose commit did not survive are handed out
+            # again, so txid_status might answer about another transaction
+            # (or call ours "in the future"). The batch's own rows answer
+            # instead: any inserted by our transaction id with the created_at
+            # and query of one of the batch's rows.
+            rows = [self._row(item) for item in pending.items]
+            found = conn.execute(
+                f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE xmin = %s::text::xid"
+                " AND (created_at, query_text) IN"
+                " (SELECT * FROM unnest(%s::text[]::timestamptz[], %s::text[])))",
+                (
+                    str(pending.txn.xid & 0xFFFFFFFF),  # xmin holds the low 32 bits
+                    [row[-1] for row in rows],
+                    [row[4] for row in rows],
+                ),
+            ).fetchone()
+            return "committed" if found is not None and found[0] else "aborted"
+        status = conn.execute("SELECT txid_status(%s)", (pending.txn.xid,)).fetchone()
+        return None if status is None else cast(str | None, status[0])
+
     def _settle(self, pending: _Pending) -> bool:
         """Whether ``pending``'s transaction committed, asking the server.
 
@@ -417,7 +465,7 @@ class PostgresStore:
         while True:
             try:
                 conn = self._ready()
-                row = conn.execute("SELECT txid_status(%s)", (pending.xid,)).fetchone()
+                status = self._status(conn, pending)
             except PostgresStoreError as exc:
                 raise PostgresStoreError(
                     f"the COMMIT of a batch got no answer and cannot be checked yet: {exc}",
@@ -431,7 +479,6 @@ class PostgresStore:
                     exc,
                     transient=True,
                 ) from None
-            status = None if row is None else row[0]
             if status == "committed":
                 self._pending = None
                 return True
@@ -442,13 +489,13 @@ class PostgresStore:
                 self._pending = None
                 raise PostgresStoreError(
                     f"the COMMIT of a batch to {self.name} got no answer, and the server no"
-                    f" longer knows transaction {pending.xid}: outcome unknown",
+                    f" longer knows transaction {pending.txn.xid}: outcome unknown",
                     transient=False,
                 )
             if time.monotonic() >= give_up:  # "in progress": its backend is still finishing
                 raise PostgresStoreError(
                     f"the COMMIT of a batch to {self.name} got no answer and transaction"
-                    f" {pending.xid} is still in progress there",
+                    f" {pending.txn.xid} is still in progress there",
                     transient=True,
                 )
             time.sleep(0.02)
@@ -475,7 +522,7 @@ class PostgresStore:
             return max(cur.rowcount, 0)
 
         try:
-            deleted, _xid, answered = self._transaction(delete, "cannot purge")
+            deleted, _txn, answered = self._transaction(delete, "cannot purge")
         except psycopg.Error as exc:  # a trigger refusing a delete, say
             raise self._error("cannot purge", exc, transient=False) from None
         if not answered:
@@ -561,6 +608,12 @@ def _connect(url: str, name: str, secrets: tuple[str, ...], options: StoreOption
         extra["connect_timeout"] = max(2, math.ceil(options.connect_timeout))
     if "application_name" not in params:
         extra["application_name"] = "trio-failurelog"
+    # A server that vanished without closing the connection (a network
+    # partition, a crashed host) is noticed in about 25 s rather than hours:
+    # the call then fails as a lost connection, which the writer retries.
+    for key, value in _KEEPALIVES.items():
+        if key not in params:
+            extra[key] = value
     try:
         conn: Connection = psycopg.connect(url, autocommit=True, **extra)
     except psycopg.Error as exc:

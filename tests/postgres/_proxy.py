@@ -16,7 +16,7 @@ from typing import Literal
 
 __all__ = ["CutProxy"]
 
-Cut = Literal["none", "before_commit", "after_commit"]
+Cut = Literal["none", "before_commit", "after_commit", "hold_commit"]
 
 
 def _close(*socks: socket.socket) -> None:
@@ -30,7 +30,9 @@ def _close(*socks: socket.socket) -> None:
 class CutProxy:
     """Relays 127.0.0.1:``port`` to the server at 127.0.0.1:``target``.
 
-    ``cut`` applies to the next COMMIT seen, then resets to ``"none"``.
+    ``cut`` applies to the next COMMIT seen, then resets to ``"none"``:
+    ``"hold_commit"`` swallows it and keeps the connection open (``held`` is
+    set), so that the transaction is still open when the server is killed.
     ``refuse`` closes new connections at once (the server looks unreachable).
     """
 
@@ -39,6 +41,7 @@ class CutProxy:
         self.cut: Cut = "none"
         self.refuse = False
         self.cuts_done = 0
+        self.held = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -88,6 +91,9 @@ class CutProxy:
                 cut = self._take_cut(data)
                 if cut == "before_commit":
                     break
+                if cut == "hold_commit":
+                    self.held.set()
+                    continue
                 if cut == "after_commit":
                     cut_after_reply.set()
                 server.sendall(data)

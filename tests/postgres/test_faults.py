@@ -358,3 +358,55 @@ async def test_the_password_appears_nowhere(
         seen += [str(caught.value), repr(caught.value), repr(caught.value.__cause__)]
     for text in seen:
         assert PASSWORD not in text
+
+
+def test_a_crash_that_hands_our_transaction_id_to_another(
+    proxied_store: PostgresStore, proxy: CutProxy, pg_server: PgServer, pg_db: str
+) -> None:
+    # The COMMIT is swallowed and the server crashes with the transaction open:
+    # its WAL was never written, so after recovery its id is handed out again.
+    # txid_status would then answer about someone else's transaction.
+    items = batch(5)
+    proxy.cut = "hold_commit"
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            proxied_store.write_batch(items)
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert proxy.held.wait(10)
+    pg_server.stop("immediate")
+    writer.join(30)
+    assert len(errors) == 1
+    assert isinstance(errors[0], PostgresStoreError)
+    assert proxied_store.is_transient(errors[0])  # the server cannot be asked yet
+    pending = proxied_store._pending
+    assert pending is not None
+    pg_server.start()
+    with pg_server.admin_connect(pg_db) as other:
+        reused = [
+            other.execute("SELECT txid_current()").fetchone()[0] for _ in range(50)
+        ]  # each its own committed transaction
+        assert pending.txn.xid in reused, "the crash did not hand the id out again"
+        assert proxied_store.write_batch(items).written == 5  # settled: not committed
+        assert count_rows(other) == (5, 5)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+def test_a_committed_batch_is_found_after_a_restart(
+    proxied_store: PostgresStore, proxy: CutProxy, pg_server: PgServer, pg_db: str, mode: str
+) -> None:
+    items = batch(50)
+    proxy.cut = "after_commit"
+    proxy.refuse = True
+    with pytest.raises(PostgresStoreError):
+        proxied_store.write_batch(items)
+    pg_server.restart(mode)  # answered by the rows themselves now, not txid_status
+    proxy.refuse = False
+    assert proxied_store.write_batch(items).written == 50
+    with pg_server.admin_connect(pg_db) as fresh:
+        assert count_rows(fresh) == (50, 50)
