@@ -161,7 +161,8 @@ async def test_killed_connections_mid_stream(pg_url: str, pg_server: PgServer, p
 
     def killer(done: threading.Event) -> None:
         with pg_server.admin_connect() as superuser:
-            while not done.wait(0.03):
+            while not (done.is_set() and sum(kills) >= 5):  # logging goes on until then
+                time.sleep(0.03)
                 (killed,) = superuser.execute(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                     " WHERE application_name = 'trio-failurelog'"
@@ -171,7 +172,7 @@ async def test_killed_connections_mid_stream(pg_url: str, pg_server: PgServer, p
     stats, rows = await _log_while(
         pg_url, killer, pg_server, pg_db, records=6000, retention_days=None
     )
-    assert sum(kills) >= 3, kills
+    assert sum(kills) >= 5, kills
     assert stats.accepted >= 6000
     assert stats.accepted == stats.written + stats.failed
     assert rows == stats.written
