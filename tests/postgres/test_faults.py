@@ -157,7 +157,7 @@ async def _log_while(
 
 
 async def test_killed_connections_mid_stream(pg_url: str, pg_server: PgServer, pg_db: str) -> None:
-    kills = []
+    kills: list[int] = []
 
     def killer(done: threading.Event) -> None:
         with pg_server.admin_connect() as superuser:
