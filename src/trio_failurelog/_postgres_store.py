@@ -9,7 +9,9 @@ Each batch is one transaction sent with ``COPY``. The connection being lost
 (server restart, ``pg_terminate_backend``) is transient: the next call
 reconnects, and the writer retries with backoff. A batch whose ``COMMIT`` got
 no answer is settled by asking the server what became of its transaction
-(``txid_status``) rather than written again blindly.
+rather than written again blindly: ``txid_status``, or, when the server has
+restarted since (a crash may hand the id of a lost transaction out again), a
+look for the batch's own rows by their ``xmin``.
 """
 
 from __future__ import annotations
@@ -335,9 +337,11 @@ class PostgresStore:
     def _copy_data(self, items: Sequence[QueuedRecord]) -> bytes:
         """``items`` as COPY's text format: one line per row, tab-separated.
 
-        Built here rather than through psycopg's ``write_row``, whose per-value
-        dumping cost the batch a third of its time (measured: ours 0.83x raw
-        COPY with ``write_row``, see the benchmarks). Same values as :meth:`_row`.
+        Built here rather than row tuples through psycopg's ``write_row``:
+        building and sending 50,000 records in batches of 512 went from about
+        77,000 to 107,000 rows/s (one A/B run on a loaded 2-core machine, so
+        approximate). Same values as :meth:`_row`, which the row-by-row
+        fallback still uses.
         """
         lines: list[str] = []
         append = lines.append
