@@ -29,7 +29,7 @@ nox.options.download_python = "never"
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 # Extras installed for the test suite and the type check.
-TEST_EXTRAS = ["test", "cli", "otel"]
+TEST_EXTRAS = ["test", "cli", "otel", "postgres"]
 BENCH_DEPS = ["aiosqlite>=0.20"]
 # mypy checks the README's and the docs' examples inside the test suite.
 TYPECHECK_DEPS = ["mypy>=1.10"]
@@ -126,7 +126,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """All benchmarks: prints one table, writes bench-results.json."""
-    install_project(session)
+    install_project(session, "postgres")  # for figure 6: --only postgres
     session.install(*BENCH_DEPS)
     session.run("python", "-m", "benchmarks", *session.posargs)
 

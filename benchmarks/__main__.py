@@ -16,13 +16,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from . import hot_path, latency, memory, throughput
+from . import hot_path, latency, memory, postgres, throughput
 from ._common import Params
 from ._report import table, targets
 
 #: Every figure, in the order they run. Memory goes first, while this process is
 #: small: its subprocess then starts from a small parent.
-FIGURES: Final = ("memory", "hot_path", "throughput", "latency")
+FIGURES: Final = ("memory", "hot_path", "throughput", "latency", "postgres")
+#: What runs when --only is not given: all but PostgreSQL, which needs a server.
+DEFAULT_FIGURES: Final = ("memory", "hot_path", "throughput", "latency")
 
 
 def _versions() -> dict[str, Any]:
@@ -38,6 +40,7 @@ def _versions() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "trio": version("trio"),
         "aiosqlite": version("aiosqlite"),
+        "psycopg": version("psycopg"),
         "trio_failurelog": version("trio-failurelog"),
         "platform": platform.platform(),
         "machine": platform.machine(),
@@ -54,8 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        default=",".join(FIGURES),
-        help=f"comma-separated subset of {', '.join(FIGURES)} (default: all)",
+        default=",".join(DEFAULT_FIGURES),
+        help=f"comma-separated subset of {', '.join(FIGURES)} (default: all but postgres)",
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=None,
+        help="postgres figure: a server to use (a role that may CREATE DATABASE);"
+        " default: start a throw-away one from the local PostgreSQL installation",
     )
     args = parser.parse_args(argv)
     only = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -87,8 +96,23 @@ def main(argv: list[str] | None = None) -> int:
                 results["hot_path"] = hot_path.run(params)
             elif figure == "throughput":
                 results.update(throughput.run(params, directory))
+            elif figure == "postgres":
+                pg_params = (
+                    postgres.PgParams.smoke_sized() if params.smoke else postgres.PgParams.full()
+                )
+                try:
+                    results["postgres"] = postgres.run(pg_params, args.pg_url)
+                except postgres.Unavailable as exc:
+                    print(f"error: the postgres figure cannot run: {exc}", file=sys.stderr)
+                    return 1
             else:
                 results["latency"] = latency.run(params, directory)
+    if "postgres" not in only:
+        print(
+            "note: the postgres figure was not run (it needs a server:"
+            " --only postgres [--pg-url URL])",
+            file=sys.stderr,
+        )
     results["meta"]["seconds"] = time.perf_counter() - started
     results["targets"] = [target.as_json() for target in targets(results)]
 

@@ -114,6 +114,22 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 " ms",
             ),
         ]
+    if "postgres" in results:
+        pg = results["postgres"]
+        found += [
+            Target(
+                "pg_raw",
+                6,
+                "PostgreSQL: ours / raw psycopg COPY",
+                pg["throughput"]["ratios"]["ours_vs_raw"],
+                ">=",
+                0.8,
+                "x",
+            ),
+            Target(
+                "pg_fleet_exact", 6, "fleet totals exact", float(pg["fleet"]["exact"]), "==", 1.0
+            ),
+        ]
     if "memory" in results:
         memory = results["memory"]
         growth = memory["rss_kb"]["peak_growth"] * 1024 / 1e6
@@ -324,6 +340,40 @@ def table(results: dict[str, Any]) -> str:
                 f" p50 {_ms(entry['p50'])}, p99 {_ms(entry['p99'])}, {cpu}"
             )
             rows.append(_row(5, what, value))
+    if "postgres" in results:
+        pg = results["postgres"]
+        rate = pg["throughput"]["records_per_second"]
+        flock = pg["fleet"]
+        rows += [
+            _row(
+                6,
+                "raw psycopg COPY `write_row`, prebuilt rows, 512/transaction",
+                _rate(rate["raw"]),
+            ),
+            _row(
+                6,
+                "ours to PostgreSQL: `await logger.send()`, until the block has exited",
+                _rate(rate["ours"]),
+                "ours / raw",
+                judged["pg_raw"],
+            ),
+            (
+                "6",
+                f"fleet: {flock['processes']} processes x {flock['records_per_process']:,}"
+                " records, one table",
+                _rate(flock["records_per_second"]),
+                "fleet / one process (ours)",
+                _ratio(flock["vs_one_process"]),
+                "",
+                "",
+            ),
+            _row(
+                6,
+                "fleet totals: rows = written summed = records",
+                f"{flock['rows']:,} rows, {flock['written']:,} written",
+                goal=judged["pg_fleet_exact"],
+            ),
+        ]
     header: Row = (
         "fig.",
         "measurement",

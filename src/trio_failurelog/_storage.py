@@ -127,6 +127,24 @@ def describe_database(database: Database) -> str:
     return repr(os.fspath(database))
 
 
+# The psycopg distribution's import packages: psycopg itself, and the compiled
+# implementations of its ``binary`` and ``c`` variants.
+_DRIVER_PACKAGES = frozenset({"psycopg", "psycopg_binary", "psycopg_c"})
+
+
+def _is_driver_missing(error: ImportError) -> bool:
+    """Whether ``error`` means psycopg is missing or unusable (no libpq), rather
+    than a bug in the library's own modules."""
+    if error.name is not None:
+        return error.name.partition(".")[0] in _DRIVER_PACKAGES
+    # psycopg raises a nameless ImportError of its own when it finds no libpq wrapper.
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = "" if frame is None else frame.tb_frame.f_globals.get("__name__", "")
+    return str(module).partition(".")[0] in _DRIVER_PACKAGES
+
+
 def open_store(database: Database, options: StoreOptions) -> Store:
     """Open the store for ``database``: connect, check or create the table.
 
@@ -139,6 +157,8 @@ def open_store(database: Database, options: StoreOptions) -> Store:
         try:
             from ._postgres_store import PostgresStore  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:
+            if not _is_driver_missing(exc):
+                raise  # a bug of ours, not a missing extra
             raise DatabaseSetupError(
                 "a PostgreSQL database needs the 'postgres' extra: "
                 "pip install 'trio-failurelog[postgres]' (from a checkout: "
