@@ -155,7 +155,7 @@ def open_store(database: Database, options: StoreOptions) -> Store:
     if is_postgres_url(database):
         assert isinstance(database, str)
         try:
-            from ._postgres_store import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+            from ._postgres_store import PostgresStore
         except ImportError as exc:
             if not _is_driver_missing(exc):
                 raise  # a bug of ours, not a missing extra
@@ -164,8 +164,7 @@ def open_store(database: Database, options: StoreOptions) -> Store:
                 "pip install 'trio-failurelog[postgres]' (from a checkout: "
                 "pip install '.[postgres]')"
             ) from exc
-        store: Store = PostgresStore.open(database, options)
-        return store
+        return PostgresStore.open(database, options)
     from ._sqlite_store import SQLiteStore  # keeps the modules acyclic
 
     return SQLiteStore.open(
