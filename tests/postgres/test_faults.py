@@ -128,7 +128,7 @@ async def _log_while(
     def run_fault() -> None:
         try:
             fault(enough)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
             errors.append(exc)
         finally:
             finished.set()
@@ -374,7 +374,7 @@ def test_a_crash_that_hands_our_transaction_id_to_another(
     def write() -> None:
         try:
             proxied_store.write_batch(items)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
             errors.append(exc)
 
     writer = threading.Thread(target=write)

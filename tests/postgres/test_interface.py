@@ -251,7 +251,7 @@ def test_concurrent_creators_on_an_empty_database(pg_url: str, admin: Any) -> No
         barrier.wait()
         try:
             ensure_schema(conn)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
             errors.append(exc)
 
     threads = [threading.Thread(target=create, args=(conn,)) for conn in connections]
@@ -284,7 +284,7 @@ def test_creating_while_the_reference_application_creates(pg_url: str, admin: An
     def create(conn: Any) -> None:
         try:
             ensure_schema(conn)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
             errors.append(exc)
 
     threads = [threading.Thread(target=create, args=(conn,)) for conn in connections]
@@ -318,7 +318,7 @@ def test_concurrent_stores_opening(pg_url: str) -> None:
         barrier.wait()
         try:
             stores.append(open_store(pg_url, StoreOptions()))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
             errors.append(exc)
 
     threads = [threading.Thread(target=open_one) for _ in range(openers)]
