@@ -231,8 +231,12 @@ async def test_full_buffer_drops_counts_and_warns_once(
 
 
 async def test_drop_warning_again_after_a_quiet_spell(
-    db_path: Path, lib_log: pytest.LogCaptureFixture, virtual_time: trio.testing.MockClock
+    db_path: Path,
+    lib_log: pytest.LogCaptureFixture,
+    virtual_time: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(logger_module, "_drop_clock", trio.current_time)
     async with open_failure_logger(db_path, capacity=1) as failures:
 
         def overload() -> int:

@@ -37,7 +37,7 @@ from ._storage import (
     describe_database,
     store_kind,
 )
-from ._writer import BatchWriter, clock
+from ._writer import BatchWriter
 
 __all__ = ["DROP_WARNING_QUIET", "LoggerStatistics", "RetrievalFailureLogger"]
 
@@ -49,6 +49,10 @@ DROP_WARNING_QUIET: Final = 60.0
 _SEND_YIELD_EVERY: Final = 128
 _NEVER: Final = sys.maxsize
 _now = time.time  # created_at of a record is the wall-clock time of its log()
+# The quiet spell between drop warnings is timed on the OS's monotonic clock:
+# trio.current_time() costs four times as much, and a drop is on the recall
+# path too. (Tests of the warning put trio's mock clock here.)
+_drop_clock = time.monotonic
 _thread_id = threading.get_ident
 
 _WRONG_THREAD: Final = (
@@ -233,7 +237,12 @@ class RetrievalFailureLogger:
         try:
             self._send_nowait((record, _now()))
         except trio.WouldBlock:
-            self._refuse_full()
+            # _refuse_full(), written out: dropping is on the recall path too.
+            self._dropped_full += 1
+            now = _drop_clock()
+            if now - self._last_drop >= DROP_WARNING_QUIET:
+                self._warn_drop("the buffer is full")
+            self._last_drop = now
             return False
         except trio.ClosedResourceError:
             self._refuse_closed()
@@ -360,16 +369,19 @@ class RetrievalFailureLogger:
         self._note_drop("the logger is closed")
 
     def _note_drop(self, reason: str) -> None:
-        now = clock()
+        now = _drop_clock()
         if now - self._last_drop >= DROP_WARNING_QUIET:
-            log.warning(
-                "dropping retrieval-failure records: %s (capacity %d); further drops are "
-                "counted in statistics() and not logged until %.0f s pass without one",
-                reason,
-                self._settings.capacity,
-                DROP_WARNING_QUIET,
-            )
+            self._warn_drop(reason)
         self._last_drop = now
+
+    def _warn_drop(self, reason: str) -> None:
+        log.warning(
+            "dropping retrieval-failure records: %s (capacity %d); further drops are "
+            "counted in statistics() and not logged until %.0f s pass without one",
+            reason,
+            self._settings.capacity,
+            DROP_WARNING_QUIET,
+        )
 
     # ------------------------------------------------------------------ the writer's wake-ups
 
