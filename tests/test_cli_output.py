@@ -17,6 +17,7 @@ import pytest
 from trio_failurelog import _cli
 from trio_failurelog._cli import build_parser, main
 from trio_failurelog._console import Console
+from trio_failurelog._export import write_jsonl
 
 from ._failuredb import make_db, row
 
@@ -111,7 +112,7 @@ def test_no_moment_where_exported_text_is_world_readable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[tuple[str, int]] = []
-    real = _cli.write_jsonl
+    real = write_jsonl
 
     def watching(records: Any, stream: Any, on_row: Any) -> int:
         def check(count: int) -> None:
@@ -136,7 +137,7 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_debris(
 ) -> None:
     target = out_dir / "keep.jsonl"
     target.write_text("previous export\n")
-    real = _cli.write_jsonl
+    real = write_jsonl
 
     def interrupted(records: Any, stream: Any, on_row: Any) -> int:
         def stop(count: int) -> None:

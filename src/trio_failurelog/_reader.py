@@ -23,6 +23,7 @@ import trio
 from ._errors import DatabaseSetupError
 from ._readsql import (
     FIELDS,
+    NORMALISE_FUNCTION,
     SELECT,
     Choice,
     Execute,
@@ -72,7 +73,7 @@ class FailureReader:
 
     def __init__(self, database: Database) -> None:
         self._conn, self.name = connect(database)
-        self._conn.create_function("failurelog_normalise", 1, normalise_query, deterministic=True)
+        self._conn.create_function(NORMALISE_FUNCTION, 1, normalise_query, deterministic=True)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -342,7 +343,7 @@ class Follower:
         poll returns the backlog). Blocks."""
         conditions, params = self._filters.where()
         if self._last_id is None:
-            self._last_id = int(execute(f"SELECT ifnull(max(id), 0) FROM {TABLE}", ())[0][0])
+            self._last_id = int(execute(f"SELECT coalesce(max(id), 0) FROM {TABLE}", ())[0][0])
             if not self._backlog:
                 return []
             conditions.append("id <= ?")

@@ -23,6 +23,8 @@ from ._storage import Database
 
 __all__ = [
     "FAILURE_TYPE_NAMES",
+    "NORMALISED_QUERY_SQL",
+    "NORMALISE_FUNCTION",
     "SELECT",
     "SQL_INT_MAX",
     "Choice",
@@ -33,10 +35,12 @@ __all__ = [
     "check_count",
     "connect",
     "created_at_text",
+    "distinct_json_list_sql",
     "epoch_seconds",
     "failure_type_name",
     "normalise_query",
     "row_to_record",
+    "score_bin_sql",
     "sql_limit",
     "text_at",
     "where_clause",
@@ -194,6 +198,28 @@ def bucket_index_sql(width: int) -> str:
         raise ValueError(f"bucket width must be at least 1, got {width}")
     seconds = "CAST(strftime('%s', created_at) AS INTEGER)"
     return f"(({seconds}) - ((({seconds}) % {width}) + {width}) % {width}) / {width}"
+
+
+# --------------------------------------------------------------------------- dialect
+
+# The SQL below is SQLite's own; everything else the readers send is portable
+# (``?`` placeholders aside), so a reader of another database replaces these.
+
+#: The name under which :func:`normalise_query` is registered on a connection.
+NORMALISE_FUNCTION: Final = "failurelog_normalise"
+#: A failing query's repeat key (see :func:`normalise_query`).
+NORMALISED_QUERY_SQL: Final = f"{NORMALISE_FUNCTION}(query_text)"
+
+
+def distinct_json_list_sql(column: str) -> str:
+    """SQL aggregating the distinct values of ``column`` into a JSON array's text."""
+    return f"json_group_array(DISTINCT {column})"
+
+
+def score_bin_sql() -> str:
+    """SQL for a score's histogram bin, ``int((top_score - start) / width + epsilon)``,
+    with the three as parameters (truncation toward zero; scores start at ``start``)."""
+    return "CAST((top_score - ?) / ? + ? AS INTEGER)"
 
 
 # --------------------------------------------------------------------------- filters

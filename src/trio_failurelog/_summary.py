@@ -17,10 +17,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from ._readsql import (
+    NORMALISED_QUERY_SQL,
     Execute,
     Filters,
     bucket_index_sql,
+    distinct_json_list_sql,
     epoch_seconds,
+    score_bin_sql,
     sql_limit,
     text_at,
     where_clause,
@@ -449,7 +452,7 @@ def _low_confidence(
         edges = _score_edges(low, high)
         bins = len(edges) - 1
         for strategy, index, count in execute(
-            f"SELECT retrieval_strategy, CAST((top_score - ?) / ? + ? AS INTEGER), count(*) "
+            f"SELECT retrieval_strategy, {score_bin_sql()}, count(*) "
             f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY 1, 2",
             [edges[0], edges[1] - edges[0], _EDGE_EPSILON, *base],
         ):
@@ -465,7 +468,7 @@ def _low_confidence(
         tried = tuple(sorted(set(tried), reverse=True))
         what_if: tuple[WhatIf, ...] = ()
         if tried and n_scored:
-            sums = ", ".join("ifnull(sum(top_score >= ?), 0)" for _ in tried)
+            sums = ", ".join("count(CASE WHEN top_score >= ? THEN 1 END)" for _ in tried)
             recovered = execute(
                 f"SELECT {sums} FROM {TABLE}{where} AND retrieval_strategy = ?",
                 [*tried, *base, strategy],
@@ -498,8 +501,9 @@ def _repeated(
     if top == 0:
         return ()
     rows = execute(
-        "SELECT failurelog_normalise(query_text) AS normalised, count(*), max(created_at), "
-        "json_group_array(DISTINCT failure_type), json_group_array(DISTINCT retrieval_strategy) "
+        f"SELECT {NORMALISED_QUERY_SQL} AS normalised, count(*), max(created_at), "
+        f"{distinct_json_list_sql('failure_type')}, "
+        f"{distinct_json_list_sql('retrieval_strategy')} "
         f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
         "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
         [*params, sql_limit(top)],
