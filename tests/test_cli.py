@@ -122,7 +122,7 @@ def test_report_since_duration_counts_back_from_now(
         (["report", "{db}", "--since=-1d"], "invalid duration '-1d'"),
         (["report", "{db}", "--since", "2024-13-45"], "invalid time '2024-13-45'"),
         (["report", "{db}", "--thresholds", "a,b"], "invalid thresholds"),
-        (["report", "{db}", "--top", "-1"], "--top must not be negative"),
+        (["report", "{db}", "--top", "-1"], "argument --top: must not be negative"),
         (["report", "{db}", "--html", "{tmp}/no/such/dir/x.html"], "cannot write"),
         (["tail", "{missing}"], "does not exist"),
         (["tail", "{db}", "--interval", "0"], "must be positive"),

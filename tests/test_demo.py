@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import random
+import stat
 from pathlib import Path
 
 import pytest
 import trio.testing
 
 from trio_failurelog._cli import main
-from trio_failurelog._demo import _STRATEGIES, Corpus, DemoProgress, run_demo
+from trio_failurelog._demo import _STRATEGIES, RECALL_TIMEOUT, Corpus, DemoProgress, run_demo
 from trio_failurelog._reader import FailureReader
 
 
@@ -65,9 +67,37 @@ async def test_demo_shows_drops_when_the_buffer_is_too_small(
     assert sum(tick.dropped_per_s for tick in ticks) > 0
 
 
-async def test_demo_rejects_nonsense() -> None:
-    with pytest.raises(ValueError, match="must be positive"):
-        await run_demo("x.db", duration=0)
+async def test_demo_takes_its_duration_even_when_requests_cannot_keep_up(
+    tmp_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    # 4 requests in flight at ~50 ms each serve about 80 requests/s, far below the
+    # rate asked for: the run used to go on until all rate * duration requests
+    # were made (here 20,000: minutes instead of 4 s).
+    ticks: list[DemoProgress] = []
+    started = trio.current_time()
+    result = await run_demo(
+        tmp_path / "slow.db", duration=4, rate=5000, concurrency=4, seed=2, on_progress=ticks.append
+    )
+    elapsed = trio.current_time() - started
+    assert 4 <= result.seconds <= elapsed <= 4 + RECALL_TIMEOUT + 0.1
+    assert 0 < result.requests < 4 * 5000 / 10
+    assert [round(tick.elapsed) for tick in ticks] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "name"),
+    [
+        ({"duration": 0}, "duration"),
+        ({"duration": math.inf}, "duration"),
+        ({"rate": math.nan}, "rate"),
+        ({"rate": math.inf}, "rate"),
+        ({"progress_interval": -1}, "progress_interval"),
+        ({"concurrency": 0}, "concurrency"),
+    ],
+)
+async def test_demo_rejects_nonsense(arguments: dict[str, float], name: str) -> None:
+    with pytest.raises(ValueError, match=f"^{name} must be positive"):
+        await run_demo("x.db", **arguments)  # type: ignore[arg-type]
 
 
 def test_demo_command_runs_end_to_end(
@@ -89,5 +119,6 @@ def test_demo_command_runs_end_to_end(
     assert f"Database:    {db}" in lines
     assert f"HTML report: {html}" in lines
     assert html.read_text(encoding="utf-8").count('<svg class="chart"') == 3
+    assert stat.S_IMODE(html.stat().st_mode) == 0o600  # it holds what users typed
     with FailureReader(db) as reader:
         assert reader.count() > 0

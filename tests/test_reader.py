@@ -99,7 +99,9 @@ def test_filter_values_are_bound_not_spliced(db: Path) -> None:
     with FailureReader(db) as reader:
         hostile = "x') OR 1=1 --"
         assert list(reader.query(strategy=hostile)) == []
-        assert reader.count(failure_type=hostile) == 0
+        assert reader.count(conversation_id=1, strategy=[hostile, "s"]) == 0
+        with pytest.raises(ValueError, match="unknown failure type"):
+            reader.count(failure_type=hostile)
 
 
 def test_bad_arguments_raise_at_the_call(db: Path) -> None:
@@ -245,7 +247,7 @@ def test_created_at_text_forms() -> None:
     assert created_at_text(datetime(2024, 1, 2, 3, 0, tzinfo=berlin)) == "2024-01-02 02:00:00"
     now = datetime(2024, 1, 2, 3, 4, 5, 999_000, tzinfo=UTC)
     assert created_at_text(timedelta(hours=24), now=now) == "2024-01-01 03:04:05"
-    with pytest.raises(TypeError, match="datetime, timedelta or str"):
+    with pytest.raises(TypeError, match="datetime, date, timedelta or str"):
         created_at_text(12)  # type: ignore[arg-type]
 
 

@@ -11,21 +11,22 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from ._console import INSTALL_HINT, Console, colour_wanted, rich_available
+from ._console import INSTALL_HINT, Console, StatusAwareLogHandler, colour_wanted, rich_available
 from ._duration import parse_duration
 from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
+from ._outfile import private_text_file
 from ._reader import FailureReader
-from ._readsql import TimeBound
+from ._readsql import TimeBound, created_at_text, failure_type_name
 from ._summary import FailureSummary
 
 __all__ = ["main"]
@@ -49,20 +50,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _time_bound(text: str) -> TimeBound:
-    """``--since``/``--until``/``--older-than``: a duration ago, or a UTC time."""
+    """``--since``/``--until``/``--older-than``: a duration ago, or a UTC time.
+
+    A duration stays a timedelta (the reader counts back from the moment it
+    runs); a time is checked here, so that a bad one is a usage error, and
+    passed on as text. Durations too long for the calendar are clamped by the
+    reader to its first day, which selects the same rows.
+    """
     try:
         return parse_duration(text)
     except ValueError as duration_error:
-        if not text[:1].isdigit() or "-" not in text:
+        if not text.strip()[:1].isdigit() or "-" not in text:
             raise argparse.ArgumentTypeError(str(duration_error)) from None
     try:
-        moment = datetime.fromisoformat(text)
+        created_at_text(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"invalid time {text!r}: use a duration such as 24h or a UTC time such as "
-            "2024-05-01T12:00"
+            "2024-05-01T12:00 (years 0001 to 9999)"
         ) from None
-    return moment
+    return text
 
 
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
@@ -73,18 +80,41 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
         return value
 
     return parse
 
 
+def _count(text: str) -> int:
+    """A number of rows: a whole number, zero or more (any size: "all")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+    return value
+
+
+def _failure_type(text: str) -> str:
+    try:
+        return failure_type_name(text, name="unknown")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("unknown: ")) from None
+
+
 def _thresholds(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
+        values = tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError:
+        values = ()
+    if not values or not all(math.isfinite(value) for value in values):
         raise argparse.ArgumentTypeError(
             f"invalid thresholds {text!r}: use numbers separated by commas, as in 0.6,0.5"
-        ) from None
+        )
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
-    def database(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("database", metavar="DB", help="the SQLite file (opened read-only)")
+    def database(
+        sub: argparse.ArgumentParser, help: str = "the SQLite file (opened read-only)"
+    ) -> None:
+        sub.add_argument("database", metavar="DB", help=help)
 
     def time_range(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -128,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--type",
             dest="failure_type",
             action="append",
+            type=_failure_type,
             metavar="TYPE",
             help="only this failure type (no_hit, low_confidence, timeout, error); repeatable",
         )
@@ -145,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     time_range(report)
     choices(report)
     report.add_argument("--json", action="store_true", help="print the summary as JSON")
-    report.add_argument("--html", metavar="FILE", help="also write the HTML report to FILE")
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the HTML report to FILE (readable by you only; replaces FILE)",
+    )
     report.add_argument(
         "--thresholds",
         type=_thresholds,
@@ -154,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "below each strategy's threshold)",
     )
     report.add_argument(
-        "--top", type=int, default=10, metavar="N", help="repeated queries to list (default 10)"
+        "--top", type=_count, default=10, metavar="N", help="repeated queries to list (default 10)"
     )
     report.set_defaults(run=_report)
 
@@ -166,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     database(tail)
     choices(tail)
     tail.add_argument(
-        "-n", "--lines", type=int, default=10, metavar="N", help="show the last N first (10)"
+        "-n", "--lines", type=_count, default=10, metavar="N", help="show the last N first (10)"
     )
     tail.add_argument(
         "--interval",
@@ -188,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     time_range(export)
     choices(export)
-    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE, readable by you only, replacing it when done (default: stdout)",
+    )
     export.set_defaults(run=_export)
 
     purge = commands.add_parser(
@@ -197,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Delete failures older than a duration (or a UTC time), 1000 rows per "
         "transaction so that a logger writing to the file is not held up.",
     )
-    database(purge)
+    database(purge, "the SQLite file (rows are deleted from it; --dry-run opens it read-only)")
     purge.add_argument(
         "--older-than", type=_time_bound, required=True, metavar="WHEN", help="e.g. 30d"
     )
@@ -240,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, metavar="N", help="make the queries repeatable")
     demo.add_argument(
-        "--html", metavar="FILE", help="where to write the HTML report (default: next to --db)"
+        "--html",
+        metavar="FILE",
+        help="where to write the HTML report, readable by you only (default: next to --db)",
     )
     demo.set_defaults(run=_demo)
     return parser
@@ -252,12 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _write_html(path: str, summary: FailureSummary, database: str) -> Path:
     from ._html import render_html
 
-    target = Path(path)
-    try:
-        target.write_text(render_html(summary, database=database), encoding="utf-8")
-    except OSError as exc:
-        raise CommandError(f"cannot write {path!r}: {exc.strerror or exc}") from None
-    return target
+    page = render_html(summary, database=database)
+    with _output_file(path, csv_mode=False) as stream:
+        stream.write(page)
+    return Path(path)
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -271,8 +313,6 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _report(args: argparse.Namespace, out: Console) -> int:
-    if args.top < 0:
-        raise CommandError("--top must not be negative")
     with FailureReader(args.database) as reader:
         summary = reader.summary(**_filters(args), thresholds=args.thresholds, top_queries=args.top)
     if args.html:
@@ -287,8 +327,6 @@ def _report(args: argparse.Namespace, out: Console) -> int:
 
 
 def _tail(args: argparse.Namespace, out: Console) -> int:
-    if args.lines < 0:
-        raise CommandError("--lines must not be negative")
     with FailureReader(args.database) as reader:
         records = reader.follow(
             failure_type=args.failure_type,
@@ -315,11 +353,10 @@ def _output_file(path: str | None, csv_mode: bool) -> Iterator[TextIO]:
         yield sys.stdout
         return
     try:
-        stream = open(path, "w", encoding="utf-8", newline="" if csv_mode else None)  # noqa: SIM115
+        with private_text_file(path, newline="" if csv_mode else None) as stream:
+            yield stream
     except OSError as exc:
         raise CommandError(f"cannot write {path!r}: {exc.strerror or exc}") from None
-    with stream:
-        yield stream
 
 
 def _export(args: argparse.Namespace, out: Console) -> int:
@@ -335,15 +372,23 @@ def _export(args: argparse.Namespace, out: Console) -> int:
         writer = write_csv if args.format == "csv" else write_jsonl
         with _output_file(args.output, args.format == "csv") as stream:
             count = writer(records, stream, on_row)
+        everything = reader.count() if count == 0 else None
     if progress is not None:
         progress.clear_status()
         progress.line(f"exported {count:,} rows to {args.output}")
+    if everything is not None:
+        # Say why there is nothing (on stderr: stdout may be the export itself).
+        why = (
+            "the database holds no failures at all"
+            if everything == 0
+            else f"none of the {everything:,} failures in the database matches"
+        )
+        print(f"{PROG}: exported 0 rows: {why}", file=sys.stderr)
     return 0
 
 
 def _purge(args: argparse.Namespace, out: Console) -> int:
     from ._purge import purge_older_than
-    from ._readsql import created_at_text
 
     cutoff = created_at_text(args.older_than)
     progress = Console(sys.stderr, use_rich=False)
@@ -429,14 +474,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
     if args.color == "always" and not rich_available():
         print(f"{PROG}: error: --color always needs rich: {INSTALL_HINT}", file=sys.stderr)
         return 2
-    out = Console(sys.stdout, use_rich=colour_wanted(args.color, sys.stdout))
+    out = Console(
+        sys.stdout,
+        use_rich=colour_wanted(args.color, sys.stdout),
+        force_colour=args.color == "always",
+    )
+    with _library_log_to(sys.stderr):
+        return _run(args, out)
+
+
+@contextlib.contextmanager
+def _library_log_to(stream: TextIO) -> Iterator[None]:
+    """Show the library's warnings on ``stream`` while a command runs, each on a line
+    of its own: a live status line on the terminal is ended first."""
+    handler = StatusAwareLogHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    library = logging.getLogger("trio_failurelog")
+    library.addHandler(handler)
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+
+
+def _run(args: argparse.Namespace, out: Console) -> int:
     try:
         status: int = args.run(args, out)
         return status
+    except (ValueError, TypeError) as exc:
+        # The library's argument checks, should one get past the parser's: usage.
+        out.clear_status()
+        print(f"{PROG}: error: {args.command}: {exc} (see --help)", file=sys.stderr)
+        return 2
     except (CommandError, DatabaseSetupError) as exc:
         out.clear_status()
         print(f"{PROG}: error: {exc}", file=sys.stderr)

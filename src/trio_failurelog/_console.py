@@ -8,22 +8,33 @@ line (``\\r`` rewriting) is shown only when the stream is a terminal.
 
 from __future__ import annotations
 
+import logging
 import os
+import weakref
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
 from ._html import TYPE_COLOURS
 from ._record import RetrievalFailureRecord
 from ._report import (
+    filters_text,
     latency_rows,
     range_text,
     repeated_rows,
     threshold_rows,
+    total_text,
     type_strategy_rows,
 )
 from ._summary import FailureSummary
 
-__all__ = ["INSTALL_HINT", "Console", "rich_available"]
+__all__ = [
+    "INSTALL_HINT",
+    "Console",
+    "StatusAwareLogHandler",
+    "clear_all_status",
+    "colour_wanted",
+    "rich_available",
+]
 
 INSTALL_HINT: Final = "pip install 'trio-failurelog[cli]'"
 _BAR_WIDTH: Final = 40
@@ -45,10 +56,19 @@ def _clip(text: str, width: int = _MAX_CELL) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-class Console:
-    """Where the command line writes: a text stream, in plain or rich mode."""
+#: The consoles whose live status line is on screen now: log output ends them first.
+_SHOWING: Final[weakref.WeakSet[Console]] = weakref.WeakSet()
 
-    def __init__(self, stream: TextIO, *, use_rich: bool) -> None:
+
+class Console:
+    """Where the command line writes: a text stream, in plain or rich mode.
+
+    ``force_colour`` (``--color always``) styles the output even when it is
+    not a terminal, and even with ``NO_COLOR`` set: the flag is the later,
+    more specific word. The live status line still needs a terminal.
+    """
+
+    def __init__(self, stream: TextIO, *, use_rich: bool, force_colour: bool = False) -> None:
         self.stream = stream
         self.is_terminal = stream.isatty()
         self._status_width = 0
@@ -56,7 +76,20 @@ class Console:
         if use_rich:
             from rich.console import Console as RichConsole
 
-            self._rich = RichConsole(file=stream, highlight=False, soft_wrap=False)
+            options: dict[str, Any] = {}
+            if force_colour:
+                # rich turns colour off by itself when the stream is no terminal
+                # (or NO_COLOR is set); --color always means colour regardless.
+                options = {"force_terminal": True, "no_color": False}
+            self._rich = RichConsole(file=stream, highlight=False, soft_wrap=False, **options)
+            if force_colour and self._rich.color_system is None:  # TERM=dumb, say
+                self._rich = RichConsole(
+                    file=stream,
+                    highlight=False,
+                    soft_wrap=False,
+                    color_system="standard",
+                    **options,
+                )
 
     @property
     def rich(self) -> bool:
@@ -93,6 +126,7 @@ class Console:
         self.stream.write("\r" + text + padding)
         self.stream.flush()
         self._status_width = len(text)
+        _SHOWING.add(self)
 
     def clear_status(self) -> None:
         """Erase the live status line, if one is shown."""
@@ -100,6 +134,7 @@ class Console:
             self.stream.write("\r" + " " * self._status_width + "\r")
             self.stream.flush()
             self._status_width = 0
+        _SHOWING.discard(self)
 
     def table(
         self,
@@ -147,8 +182,10 @@ class Console:
         """The summary as headed tables and a text bar chart."""
         self.line(f"Retrieval failures in {database}", style="bold")
         self.line(range_text(summary))
-        by_type = ", ".join(f"{name} {count:,}" for name, count in summary.by_type.items())
-        self.line(f"{summary.total:,} failures" + (f" ({by_type})" if by_type else ""))
+        only = filters_text(summary)
+        if only is not None:
+            self.line(f"only {only}")
+        self.line(total_text(summary))
         if not summary.total:
             return
         self.heading("By strategy and type")
@@ -222,6 +259,22 @@ class Console:
             self._rich.print(text)
         else:
             self.line("  ".join(parts))
+
+
+def clear_all_status() -> None:
+    """Erase every live status line shown now (before other output reaches the terminal)."""
+    for console in list(_SHOWING):
+        console.clear_status()
+
+
+class StatusAwareLogHandler(logging.StreamHandler[TextIO]):
+    """A log handler for the command line: before a record is written, any live
+    status line is erased, so the message starts at the beginning of a line and
+    the next status update is drawn below it, not on top of it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        clear_all_status()
+        super().emit(record)
 
 
 def colour_wanted(choice: str, stream: TextIO) -> bool:

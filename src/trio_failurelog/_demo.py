@@ -283,14 +283,23 @@ async def run_demo(
     ``progress_interval`` seconds, on the trio thread, with the rates of the
     last interval. Returns once the logger has drained and closed.
 
-    Blocks (awaits) for about ``duration`` seconds plus the drain. Raises
+    Blocks (awaits) for ``duration`` seconds, plus at most ``RECALL_TIMEOUT``
+    for the requests in flight and the drain; when the requests cannot keep up
+    with ``rate``, fewer are made, the run is not longer. Raises
     :exc:`DatabaseSetupError` when the database cannot be used, and
     :exc:`ValueError` for a non-positive ``duration``, ``rate`` or
     ``concurrency``. Cancellation stops the requests and closes the logger,
     which still writes what is queued (bounded by its ``drain_timeout``).
     """
-    if not duration > 0 or not rate > 0 or concurrency < 1 or not progress_interval > 0:
-        raise ValueError("duration, rate, concurrency and progress_interval must be positive")
+    for name, value in (
+        ("duration", duration),
+        ("rate", rate),
+        ("progress_interval", progress_interval),
+    ):
+        if not 0 < value < math.inf:
+            raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be positive, got {concurrency!r}")
     rng = random.Random(seed)
     wall_start = time.time()
     started_at = text_at(math.floor(wall_start))
@@ -325,15 +334,21 @@ async def run_demo(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(report_progress)
             slots = trio.Semaphore(concurrency)
+            deadline = start + duration
             async with trio.open_nursery() as requests:
                 incident = (start + duration * 0.55, start + duration * 0.55 + duration * 0.12)
-                number = 0
-                while (due := start + number / rate) < start + duration:
-                    await trio.sleep_until(due)
-                    service.incident = incident[0] <= trio.current_time() < incident[1]
-                    await slots.acquire()
-                    requests.start_soon(service.handle, slots)
-                    number += 1
+                # The run ends at the deadline, not after rate * duration requests:
+                # when the requests cannot keep up with the rate (all slots busy,
+                # a busy CPU), a count would stretch the run to twice its length
+                # and more. Requests in flight then finish within RECALL_TIMEOUT.
+                with trio.move_on_at(deadline):
+                    number = 0
+                    while (due := start + number / rate) < deadline:
+                        await trio.sleep_until(due)
+                        service.incident = incident[0] <= trio.current_time() < incident[1]
+                        await slots.acquire()
+                        requests.start_soon(service.handle, slots)
+                        number += 1
             await logger.flush()
             nursery.cancel_scope.cancel()
         seconds = trio.current_time() - start

@@ -10,6 +10,7 @@ stays open between pages to hold back the writer's WAL checkpoints.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -22,14 +23,17 @@ import trio
 from ._errors import DatabaseSetupError
 from ._readsql import (
     FIELDS,
+    NORMALISE_FUNCTION,
     SELECT,
     Choice,
     Execute,
     Filters,
     TimeBound,
+    check_count,
     connect,
     normalise_query,
     row_to_record,
+    sql_limit,
     where_clause,
 )
 from ._record import RetrievalFailureRecord
@@ -69,7 +73,7 @@ class FailureReader:
 
     def __init__(self, database: Database) -> None:
         self._conn, self.name = connect(database)
-        self._conn.create_function("failurelog_normalise", 1, normalise_query, deterministic=True)
+        self._conn.create_function(NORMALISE_FUNCTION, 1, normalise_query, deterministic=True)
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -130,12 +134,7 @@ class FailureReader:
             strategy=strategy,
             conversation_id=conversation_id,
         )
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
-            raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, got {limit}")
-        if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        _check_paging(limit, page_size)
         return self._pages(filters, limit, oldest_first, page_size)
 
     def _pages(
@@ -179,9 +178,10 @@ class FailureReader:
         """Yield matching failures as they are committed, like ``tail -f``; never ends.
 
         First yields the last ``backlog`` matching failures (oldest first),
-        then polls every ``poll_interval`` seconds (with ``sleep``) for rows
-        with a larger ``id``, oldest first. Blocks in ``sleep`` and in SQLite;
-        stop by breaking out of the loop (or with KeyboardInterrupt).
+        then polls every ``poll_interval`` seconds (with ``sleep``; at most a
+        day between polls) for rows with a larger ``id``, oldest first. Blocks
+        in ``sleep`` and in SQLite; stop by breaking out of the loop (or with
+        KeyboardInterrupt). Argument errors raise at the call.
         """
         follower = Follower(
             Filters.build(
@@ -189,11 +189,17 @@ class FailureReader:
             ),
             backlog,
         )
+        nap = _poll_interval(poll_interval)
+        return self._follow(follower, nap, sleep)
+
+    def _follow(
+        self, follower: Follower, nap: float, sleep: Callable[[float], object]
+    ) -> Iterator[RetrievalFailureRecord]:
         while True:
             batch = follower.poll(self._execute)
             yield from batch
             if not batch:
-                sleep(poll_interval)
+                sleep(nap)
 
     def summary(
         self,
@@ -227,11 +233,9 @@ class FailureReader:
             strategy=strategy,
             conversation_id=conversation_id,
         )
-        candidates = None if thresholds is None else tuple(float(t) for t in thresholds)
-        if top_queries < 0:
-            raise ValueError(f"top_queries must not be negative, got {top_queries}")
-        if max_buckets < 1:
-            raise ValueError(f"max_buckets must be at least 1, got {max_buckets}")
+        candidates = _candidates(thresholds)
+        check_count("top_queries", top_queries)
+        check_count("max_buckets", max_buckets, minimum=1)
         self._execute("BEGIN")
         try:
             return summarise(
@@ -245,6 +249,43 @@ class FailureReader:
         finally:
             if self._conn.in_transaction:
                 self._conn.execute("COMMIT")
+
+
+#: The longest a follower sleeps between two polls, whatever it was asked for:
+#: ``time.sleep`` cannot take much more than this on every platform.
+_MAX_POLL_INTERVAL: Final = 86400.0
+
+
+def _check_paging(limit: object, page_size: object) -> None:
+    check_count("limit", limit, optional=True)
+    check_count("page_size", page_size, minimum=1)
+
+
+def _poll_interval(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"poll_interval must be a number of seconds, not {type(value).__name__}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"poll_interval must be positive and finite, got {value!r}")
+    return min(float(value), _MAX_POLL_INTERVAL)
+
+
+def _candidates(thresholds: Iterable[float] | None) -> tuple[float, ...] | None:
+    """The what-if thresholds as floats; TypeError/ValueError naming ``thresholds``."""
+    if thresholds is None:
+        return None
+    if isinstance(thresholds, str | bytes) or not isinstance(thresholds, Iterable):
+        raise TypeError(
+            f"thresholds must be an iterable of numbers, not {type(thresholds).__name__}"
+        )
+    values: list[float] = []
+    for value in thresholds:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"thresholds must hold numbers, not {type(value).__name__}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"thresholds must be finite numbers, got {value!r}")
+        values.append(number)
+    return tuple(values)
 
 
 class Pager:
@@ -275,7 +316,7 @@ class Pager:
         rows = execute(
             f"{SELECT}{where_clause(conditions)} "
             f"ORDER BY created_at {direction}, id {direction} LIMIT ?",
-            [*params, size],
+            [*params, sql_limit(size)],
         )
         if len(rows) < size:
             self._done = True
@@ -292,8 +333,7 @@ class Follower:
     """The state of one :meth:`FailureReader.follow`: the last ``id`` seen."""
 
     def __init__(self, filters: Filters, backlog: int) -> None:
-        if backlog < 0:
-            raise ValueError(f"backlog must not be negative, got {backlog}")
+        check_count("backlog", backlog)
         self._filters = filters
         self._backlog = backlog
         self._last_id: int | None = None
@@ -303,13 +343,13 @@ class Follower:
         poll returns the backlog). Blocks."""
         conditions, params = self._filters.where()
         if self._last_id is None:
-            self._last_id = int(execute(f"SELECT ifnull(max(id), 0) FROM {TABLE}", ())[0][0])
+            self._last_id = int(execute(f"SELECT coalesce(max(id), 0) FROM {TABLE}", ())[0][0])
             if not self._backlog:
                 return []
             conditions.append("id <= ?")
             rows = execute(
                 f"{SELECT}{where_clause(conditions)} ORDER BY id DESC LIMIT ?",
-                [*params, self._last_id, self._backlog],
+                [*params, self._last_id, sql_limit(self._backlog)],
             )
             rows.reverse()
         else:
@@ -403,10 +443,7 @@ class AsyncFailureReader:
             strategy=strategy,
             conversation_id=conversation_id,
         )
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must not be negative, got {limit}")
-        if page_size < 1:
-            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        _check_paging(limit, page_size)
         pager = Pager(filters, limit, oldest_first, page_size)
         execute = self._reader._execute
 
@@ -436,12 +473,13 @@ class AsyncFailureReader:
             ),
             backlog,
         )
+        nap = _poll_interval(poll_interval)
         execute = self._reader._execute
 
         async def fetch() -> list[RetrievalFailureRecord] | None:
             return await self._run(lambda: follower.poll(execute))
 
-        return _PagedIterator(fetch, poll_interval)
+        return _PagedIterator(fetch, nap)
 
     async def count(
         self,
@@ -453,6 +491,13 @@ class AsyncFailureReader:
         conversation_id: int | None = None,
     ) -> int:
         """:meth:`FailureReader.count` on a worker thread (cancellation: see the class)."""
+        Filters.build(
+            since=since,
+            until=until,
+            failure_type=failure_type,
+            strategy=strategy,
+            conversation_id=conversation_id,
+        )  # argument errors raise here, on the trio thread
         reader = self._reader
         return await self._run(
             lambda: reader.count(
@@ -478,7 +523,9 @@ class AsyncFailureReader:
     ) -> FailureSummary:
         """:meth:`FailureReader.summary` on a worker thread (cancellation: see the class)."""
         reader = self._reader
-        candidates = None if thresholds is None else tuple(thresholds)
+        candidates = _candidates(thresholds)
+        check_count("top_queries", top_queries)
+        check_count("max_buckets", max_buckets, minimum=1)
         return await self._run(
             lambda: reader.summary(
                 since=since,

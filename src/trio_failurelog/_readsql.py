@@ -6,13 +6,13 @@ Every function that touches a connection blocks; the rest is pure computation.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,23 +22,34 @@ from ._schema import COLUMNS, TABLE, table_exists
 from ._storage import Database
 
 __all__ = [
+    "FAILURE_TYPE_NAMES",
+    "NORMALISED_QUERY_SQL",
+    "NORMALISE_FUNCTION",
     "SELECT",
+    "SQL_INT_MAX",
     "Choice",
     "Execute",
     "Filters",
     "TimeBound",
+    "bucket_index_sql",
+    "check_count",
     "connect",
     "created_at_text",
+    "distinct_json_list_sql",
     "epoch_seconds",
+    "failure_type_name",
     "normalise_query",
     "row_to_record",
+    "score_bin_sql",
+    "sql_limit",
     "text_at",
     "where_clause",
 ]
 
-#: A time-range bound: a :class:`~datetime.datetime` (naive means UTC), a
-#: :class:`~datetime.timedelta` (that long before now), or ``created_at`` text.
-TimeBound = datetime | timedelta | str
+#: A time-range bound: a :class:`~datetime.datetime` (naive means UTC) or
+#: :class:`~datetime.date`, a :class:`~datetime.timedelta` (that long before
+#: now), or UTC text (``created_at`` form or ISO 8601).
+TimeBound = datetime | date | timedelta | str
 
 #: What a filter on failure type or strategy accepts: one value or several.
 Choice = str | Iterable[str]
@@ -58,40 +69,35 @@ _BUSY_TIMEOUT: Final = 5.0
 
 # --------------------------------------------------------------------------- time
 
+#: The earliest and latest times a bound can name; bounds beyond them are clamped
+#: to them (a duration of a million years ago means "since the beginning").
+_EARLIEST: Final = datetime.min
+_LATEST: Final = datetime.max
+_EPOCH: Final = datetime(1970, 1, 1)
+_TIME_FORMS: Final = (
+    "a duration, a datetime, or UTC text as 'YYYY-MM-DD HH:MM:SS[.ffffff]' or ISO 8601, "
+    "years 0001 to 9999"
+)
 
-def created_at_text(value: TimeBound, *, now: datetime | None = None) -> str:
-    """Turn a time-range bound into ``created_at`` text, which compares as time.
 
-    An aware :class:`~datetime.datetime` is converted to UTC; a naive one is
-    taken as UTC already. A :class:`~datetime.timedelta` means that long before
-    ``now`` (default: the current time, cut to the whole second). Text must be in the stored
-    form ``YYYY-MM-DD HH:MM:SS[.fff]`` and is returned unchanged.
+def _naive_utc(moment: datetime) -> datetime:
+    """``moment`` as a naive UTC datetime, clamped to the representable range."""
+    offset = moment.utcoffset()
+    if offset is None:
+        return moment
+    try:
+        return moment.replace(tzinfo=None) - offset
+    except OverflowError:  # 0001-01-01 00:30+01:00 is before the first representable time
+        return _EARLIEST if offset > timedelta(0) else _LATEST
 
-    The result has no fractional part when the time is a whole second, three
-    digits for whole milliseconds (what this library writes), six otherwise, so
-    that a row stamped at exactly the bound compares equal to it.
 
-    Raises :exc:`ValueError` for text in another form and :exc:`TypeError` for
-    other types. Pure computation: never blocks.
-    """
-    if isinstance(value, str):
-        if not _CREATED_AT.fullmatch(value):
-            raise ValueError(
-                f"a time bound as text must look like 'YYYY-MM-DD HH:MM:SS[.fff]' (UTC), "
-                f"got {value!r}"
-            )
-        return value
-    if isinstance(value, timedelta):
-        moment = (now or datetime.now(UTC)).replace(microsecond=0) - value
-    elif isinstance(value, datetime):
-        moment = value
-    else:
-        raise TypeError(
-            f"a time bound must be a datetime, timedelta or str, not {type(value).__name__}"
-        )
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+def _format(moment: datetime) -> str:
+    # Not strftime: it writes year 999 as "999" on glibc, which then compares
+    # as text after "2024" (and 1 as "1", not "0001").
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
     micro = moment.microsecond
     if micro == 0:
         return text
@@ -100,38 +106,189 @@ def created_at_text(value: TimeBound, *, now: datetime | None = None) -> str:
     return f"{text}.{micro:06d}"
 
 
+def _parse_text(value: str, name: str) -> str | datetime:
+    """Stored-form text unchanged, or ISO 8601 text as a datetime; else ValueError."""
+    if _CREATED_AT.fullmatch(value):
+        try:  # the form is right, but is it a date? ("2024-02-30", year 0000)
+            datetime.strptime(value[:19], "%Y-%m-%d %H:%M:%S")
+        except ValueError:
+            pass
+        else:
+            return value
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{name}: invalid time {value!r}: use {_TIME_FORMS}") from None
+
+
+def created_at_text(
+    value: TimeBound, *, now: datetime | None = None, name: str = "time bound"
+) -> str:
+    """Turn a time-range bound into ``created_at`` text, which compares as time.
+
+    An aware :class:`~datetime.datetime` is converted to UTC; a naive one is
+    taken as UTC already; a :class:`~datetime.date` means its midnight, UTC. A
+    :class:`~datetime.timedelta` means that long before ``now`` (default: the
+    current time, cut to the whole second); a negative one, after. Text in the
+    stored form ``YYYY-MM-DD HH:MM:SS[.fff]`` is returned unchanged; other ISO
+    8601 text (``2024-05-01T12:00``, ``2024-05-01``, ``...+02:00``) is read as a
+    datetime. A bound before 0001-01-01 or after 9999-12-31 (a timedelta of a
+    million years, a time zone at either end) is clamped to that end, which
+    gives the same rows: none are stored outside it.
+
+    The result always has a four-digit year, no fractional part when the time
+    is a whole second, three digits for whole milliseconds (what this library
+    writes), six otherwise, so that a row stamped at exactly the bound compares
+    equal to it.
+
+    Raises :exc:`ValueError` (its message starting with ``name``) for text
+    that is not a valid time, and :exc:`TypeError` for other types. Pure
+    computation: never blocks.
+    """
+    if isinstance(value, str):
+        parsed = _parse_text(value, name)
+        if isinstance(parsed, str):
+            return parsed
+        value = parsed
+    if isinstance(value, timedelta):
+        base = _naive_utc((now or datetime.now(UTC)).replace(microsecond=0))
+        try:
+            moment = base - value
+        except OverflowError:
+            moment = _EARLIEST if value > timedelta(0) else _LATEST
+    elif isinstance(value, datetime):
+        moment = _naive_utc(value)
+    elif isinstance(value, date):
+        moment = datetime.combine(value, datetime.min.time())
+    else:
+        raise TypeError(
+            f"{name} must be a datetime, date, timedelta or str, not {type(value).__name__}"
+        )
+    return _format(moment)
+
+
 def epoch_seconds(created_at: str) -> float | None:
     """``created_at`` text as POSIX seconds, or ``None`` when it is not in the stored form."""
     if not _CREATED_AT.fullmatch(created_at):
         return None
     try:  # rows of other writers are not validated: "2024-02-30" may be there
-        whole = datetime.strptime(created_at[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        whole = datetime.strptime(created_at[:19], "%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
     fraction = float("0" + created_at[19:]) if len(created_at) > 19 else 0.0
-    return whole.timestamp() + fraction
+    return (whole - _EPOCH).total_seconds() + fraction
 
 
 def text_at(seconds: float) -> str:
-    """POSIX seconds as ``created_at`` text (whole seconds)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+    """POSIX seconds as ``created_at`` text (whole seconds, clamped to years 0001-9999)."""
+    whole = math.floor(seconds)
+    try:
+        moment = _EPOCH + timedelta(seconds=whole)
+    except OverflowError:
+        moment = _EARLIEST if whole < 0 else _LATEST.replace(microsecond=0)
+    return _format(moment)
+
+
+def bucket_index_sql(width: int) -> str:
+    """SQL for the time bucket of ``created_at``: floor(POSIX seconds / ``width``),
+    NULL when the text is no time. Floor, not SQLite's truncation toward zero,
+    so that rows before 1970 land in the buckets :func:`text_at` names."""
+    width = int(width)  # written into the SQL: an int we computed, never user text
+    if width < 1:
+        raise ValueError(f"bucket width must be at least 1, got {width}")
+    seconds = "CAST(strftime('%s', created_at) AS INTEGER)"
+    return f"(({seconds}) - ((({seconds}) % {width}) + {width}) % {width}) / {width}"
+
+
+# --------------------------------------------------------------------------- dialect
+
+# The SQL below is SQLite's own; everything else the readers send is portable
+# (``?`` placeholders aside), so a reader of another database replaces these.
+
+#: The name under which :func:`normalise_query` is registered on a connection.
+NORMALISE_FUNCTION: Final = "failurelog_normalise"
+#: A failing query's repeat key (see :func:`normalise_query`).
+NORMALISED_QUERY_SQL: Final = f"{NORMALISE_FUNCTION}(query_text)"
+
+
+def distinct_json_list_sql(column: str) -> str:
+    """SQL aggregating the distinct values of ``column`` into a JSON array's text."""
+    return f"json_group_array(DISTINCT {column})"
+
+
+def score_bin_sql() -> str:
+    """SQL for a score's histogram bin, ``int((top_score - start) / width + epsilon)``,
+    with the three as parameters (truncation toward zero; scores start at ``start``)."""
+    return "CAST((top_score - ?) / ? + ? AS INTEGER)"
 
 
 # --------------------------------------------------------------------------- filters
+
+
+#: The largest value SQLite binds as an integer; larger limits mean "no limit".
+SQL_INT_MAX: Final = 2**63 - 1
+FAILURE_TYPE_NAMES: Final = tuple(_FAILURE_TYPES)
+
+
+def failure_type_name(value: str, name: str = "failure_type") -> str:
+    """``value`` if it is one of the four failure types (exact, case-sensitive),
+    else :exc:`ValueError` naming ``name`` and the valid types."""
+    if value not in _FAILURE_TYPES:
+        hint = ""
+        folded = value.strip().casefold().replace("-", "_")
+        if folded in _FAILURE_TYPES:
+            hint = f" (did you mean {folded!r}?)"
+        elif folded.replace("_", "") in {t.replace("_", "") for t in _FAILURE_TYPES}:
+            hint = f" (did you mean {_by_letters(folded)!r}?)"
+        raise ValueError(
+            f"{name}: unknown failure type {value!r}{hint}; "
+            f"the failure types are {', '.join(FAILURE_TYPE_NAMES)}"
+        )
+    return str(_FAILURE_TYPES[value].value)
+
+
+def _by_letters(folded: str) -> str:
+    letters = folded.replace("_", "")
+    return next(t for t in _FAILURE_TYPES if t.replace("_", "") == letters)
 
 
 def _choices(name: str, value: Choice | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return (str(value),)
-    if isinstance(value, bytes) or not isinstance(value, Iterable):
+        items: tuple[object, ...] = (value,)
+    elif isinstance(value, bytes) or not isinstance(value, Iterable):
         raise TypeError(f"{name} must be a str or an iterable of str, not {type(value).__name__}")
-    items = tuple(value)
+    else:
+        items = tuple(value)
+    if not items:
+        # IN () would match nothing, silently: almost certainly not what was meant.
+        raise ValueError(f"{name} must name at least one value (None: no filter)")
     for item in items:
         if not isinstance(item, str):
             raise TypeError(f"{name} must hold str values, not {type(item).__name__}")
-    return tuple(str(item) for item in items)
+    texts = tuple(str(item) for item in items)  # plain str, also for StrEnum members
+    if name == "failure_type":
+        texts = tuple(failure_type_name(text) for text in texts)
+    return tuple(dict.fromkeys(texts))
+
+
+def check_count(name: str, value: object, *, minimum: int = 0, optional: bool = False) -> None:
+    """Raise TypeError/ValueError naming ``name`` unless ``value`` is an int >= ``minimum``
+    (or None when ``optional``). Any size is fine: see :func:`sql_limit`."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "an int or None" if optional else "an int"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    if value < minimum:
+        bound = "negative" if minimum == 0 else f"less than {minimum}"
+        raise ValueError(f"{name} must not be {bound}, got {value}")
+
+
+def sql_limit(value: int) -> int:
+    """A count as a LIMIT parameter: beyond what SQLite can bind means "all of them"."""
+    return min(value, SQL_INT_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,20 +311,39 @@ class Filters:
         strategy: Choice | None = None,
         conversation_id: int | None = None,
     ) -> Filters:
-        """Validate and normalise the public filter arguments (raises TypeError/ValueError)."""
+        """Validate and normalise the public filter arguments.
+
+        Raises :exc:`TypeError`/:exc:`ValueError` naming the argument: a bound
+        that is no time, a failure type that is not one of the four, an empty
+        list of choices, a conversation id that is no 64-bit int.
+        """
         now = datetime.now(UTC)
-        if conversation_id is not None and (
-            isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
-        ):
-            raise TypeError(
-                f"conversation_id must be an int or None, not {type(conversation_id).__name__}"
-            )
+        if conversation_id is not None:
+            check_count("conversation_id", conversation_id, minimum=-(2**63))
+            if conversation_id > SQL_INT_MAX:
+                raise ValueError(
+                    f"conversation_id must fit in 64 bits (SQLite's INTEGER), got {conversation_id}"
+                )
         return cls(
-            since=None if since is None else created_at_text(since, now=now),
-            until=None if until is None else created_at_text(until, now=now),
+            since=None if since is None else created_at_text(since, now=now, name="since"),
+            until=None if until is None else created_at_text(until, now=now, name="until"),
             failure_types=_choices("failure_type", failure_type),
             strategies=_choices("strategy", strategy),
             conversation_id=conversation_id,
+        )
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter is set (a time bound included)."""
+        return any(
+            value is not None
+            for value in (
+                self.since,
+                self.until,
+                self.failure_types,
+                self.strategies,
+                self.conversation_id,
+            )
         )
 
     def where(self, *, index_on_time: bool = False) -> tuple[list[str], list[object]]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 from ._summary import FailureSummary
 
 __all__ = [
+    "filters_text",
     "latency_rows",
     "range_text",
     "repeated_rows",
     "threshold_rows",
+    "total_text",
     "type_strategy_rows",
 ]
 
@@ -92,6 +94,31 @@ def range_text(summary: FailureSummary) -> str:
     """The time range in words, for headings."""
     since = summary.since or summary.first_at
     until = summary.until or ("now" if summary.since else summary.last_at)
+    if since is None and until is None:
+        return "all time"
     if since is None:
-        return "all time (no failures recorded)"
+        return f"everything before {until} UTC"
     return f"{since} to {until} UTC"
+
+
+def filters_text(summary: FailureSummary) -> str | None:
+    """The filters other than time in words (``None`` when there are none)."""
+    parts: list[str] = []
+    if summary.failure_types is not None:
+        parts.append("type " + ", ".join(summary.failure_types))
+    if summary.strategies is not None:
+        parts.append("strategy " + ", ".join(repr(name) for name in summary.strategies))
+    if summary.conversation_id is not None:
+        parts.append(f"conversation {summary.conversation_id}")
+    return "; ".join(parts) if parts else None
+
+
+def total_text(summary: FailureSummary) -> str:
+    """How many failures matched, by type; when none did, whether the database is
+    empty or the filters matched nothing (never the one for the other)."""
+    if summary.total:
+        by_type = ", ".join(f"{name} {count:,}" for name, count in summary.by_type.items())
+        return f"{summary.total:,} failures ({by_type})"
+    if summary.table_total == 0:
+        return "0 failures: the database holds no failures at all"
+    return f"0 failures match (the database holds {summary.table_total:,} in all)"

@@ -16,7 +16,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from ._readsql import Execute, Filters, epoch_seconds, text_at, where_clause
+from ._readsql import (
+    NORMALISED_QUERY_SQL,
+    Execute,
+    Filters,
+    bucket_index_sql,
+    distinct_json_list_sql,
+    epoch_seconds,
+    score_bin_sql,
+    sql_limit,
+    text_at,
+    where_clause,
+)
 from ._record import RetrievalFailureType
 from ._schema import TABLE
 
@@ -141,8 +152,13 @@ class FailureSummary:
 
     Attributes:
       since, until: The range asked for, as ``created_at`` text (``None``: open).
+      failure_types, strategies, conversation_id: The other filters asked for
+        (``None``: not filtered).
       first_at, last_at: The first and last failure in it (``None`` when empty).
-      total: How many failures.
+      total: How many failures matched.
+      table_total: How many failures the table holds, matching or not (equal
+        to ``total`` without filters): a filter that matches nothing is not an
+        empty database.
       counts: Failures per (type, strategy), largest first.
       bucket_seconds: The width of a timeline bucket.
       timeline: Failures per bucket and type, every bucket of the range, in order.
@@ -157,9 +173,13 @@ class FailureSummary:
 
     since: str | None
     until: str | None
+    failure_types: tuple[str, ...] | None
+    strategies: tuple[str, ...] | None
+    conversation_id: int | None
     first_at: str | None
     last_at: str | None
     total: int
+    table_total: int
     counts: tuple[TypeStrategyCount, ...]
     bucket_seconds: int
     timeline: tuple[TimeBucket, ...]
@@ -263,6 +283,9 @@ def summarise(
         )
     )
     total = sum(item.count for item in counts)
+    table_total = total
+    if filters.narrowed:
+        table_total = int(execute(f"SELECT count(*) FROM {TABLE}", ())[0][0])
     first_at, last_at = execute(
         f"SELECT min(created_at), max(created_at) FROM {TABLE}{where}", params
     )[0]
@@ -275,9 +298,13 @@ def summarise(
     return FailureSummary(
         since=filters.since,
         until=filters.until,
+        failure_types=filters.failure_types,
+        strategies=filters.strategies,
+        conversation_id=filters.conversation_id,
         first_at=first_at,
         last_at=last_at,
         total=total,
+        table_total=table_total,
         counts=counts,
         bucket_seconds=bucket_seconds,
         timeline=timeline,
@@ -313,11 +340,10 @@ def _timeline(
         return _BUCKET_SIZES[0], ()
     size = _bucket_size(end - start, max_buckets)
     rows = execute(
-        f"SELECT CAST(strftime('%s', created_at) AS INTEGER) / ? AS bucket, failure_type, "
+        f"SELECT {bucket_index_sql(size)} AS bucket, failure_type, "
         f"count(*) FROM {TABLE}{where} GROUP BY 1, 2",
-        [size, *params],
+        params,
     )
-    # The bucket parameter comes first in the statement, before the filters'.
     by_bucket: dict[int, dict[str, int]] = {}
     for bucket, failure_type, count in rows:
         if bucket is not None:
@@ -426,7 +452,7 @@ def _low_confidence(
         edges = _score_edges(low, high)
         bins = len(edges) - 1
         for strategy, index, count in execute(
-            f"SELECT retrieval_strategy, CAST((top_score - ?) / ? + ? AS INTEGER), count(*) "
+            f"SELECT retrieval_strategy, {score_bin_sql()}, count(*) "
             f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY 1, 2",
             [edges[0], edges[1] - edges[0], _EDGE_EPSILON, *base],
         ):
@@ -442,7 +468,7 @@ def _low_confidence(
         tried = tuple(sorted(set(tried), reverse=True))
         what_if: tuple[WhatIf, ...] = ()
         if tried and n_scored:
-            sums = ", ".join("ifnull(sum(top_score >= ?), 0)" for _ in tried)
+            sums = ", ".join("count(CASE WHEN top_score >= ? THEN 1 END)" for _ in tried)
             recovered = execute(
                 f"SELECT {sums} FROM {TABLE}{where} AND retrieval_strategy = ?",
                 [*tried, *base, strategy],
@@ -475,11 +501,12 @@ def _repeated(
     if top == 0:
         return ()
     rows = execute(
-        "SELECT failurelog_normalise(query_text) AS normalised, count(*), max(created_at), "
-        "json_group_array(DISTINCT failure_type), json_group_array(DISTINCT retrieval_strategy) "
+        f"SELECT {NORMALISED_QUERY_SQL} AS normalised, count(*), max(created_at), "
+        f"{distinct_json_list_sql('failure_type')}, "
+        f"{distinct_json_list_sql('retrieval_strategy')} "
         f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
         "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
-        [*params, top],
+        [*params, sql_limit(top)],
     )
     return tuple(
         RepeatedQuery(

@@ -66,11 +66,12 @@ def test_cli_filters_take_sql_shaped_text_literally(
     exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["retrieval_strategy"] for row in exported] == [shaped, shaped]
 
-    # --type: shaped text is a value to compare, so it matches no row.
+    # --type: shaped text is no failure type: a usage error naming the valid ones.
     status = _run(["export", str(filled), "--type", shaped])
-    out = capsys.readouterr().out
-    assert status == 0
-    assert out.strip() == ""
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert "unknown failure type" in captured.err
 
     assert _run(["report", str(filled), "--json", "--strategy", shaped]) == 0
     capsys.readouterr()
