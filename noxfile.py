@@ -56,10 +56,7 @@ FLAKE8_ASYNC_IGNORED = {"tests/*": "ASYNC200"}
 # Findings in files that other branches of issue 9 are rewriting; each code
 # listed here is one reported to that file's owner. Delete an entry when its
 # findings are fixed or carry a noqa with the reason.
-FLAKE8_ASYNC_PENDING = {
-    "src/trio_failurelog/_demo.py": "ASYNC910,ASYNC912",
-    "src/trio_failurelog/_reader.py": "ASYNC910",
-}
+FLAKE8_ASYNC_PENDING: dict[str, str] = {}
 
 
 def per_file_ignores() -> str:

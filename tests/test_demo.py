@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import random
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import trio.testing
@@ -13,6 +15,9 @@ import trio.testing
 from trio_failurelog._cli import main
 from trio_failurelog._demo import _STRATEGIES, RECALL_TIMEOUT, Corpus, DemoProgress, run_demo
 from trio_failurelog._reader import FailureReader
+from trio_failurelog._threads import SerialThread
+
+T = TypeVar("T")
 
 
 def test_corpus_scores_known_words_high_and_unknown_words_not_at_all() -> None:
@@ -54,8 +59,15 @@ async def test_demo_logs_every_kind_of_failure(
 
 
 async def test_demo_shows_drops_when_the_buffer_is_too_small(
-    tmp_path: Path, virtual_time: trio.testing.MockClock
+    tmp_path: Path, virtual_time: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    async def a_slow_disk(fn: Callable[[], T], **_: object) -> T:
+        await trio.sleep(0.05)  # every write takes 50 ms of virtual time
+        return fn()
+
+    # On virtual time an inline write costs nothing, and the writer (woken at
+    # half the buffer) would keep up with any rate.
+    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(a_slow_disk))
     ticks: list[DemoProgress] = []
     result = await run_demo(
         tmp_path / "drops.db", duration=3, rate=3000, capacity=1, seed=5, on_progress=ticks.append
