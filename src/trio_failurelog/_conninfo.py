@@ -10,28 +10,65 @@ __all__ = ["redact_url", "scrub", "url_secrets"]
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
+def _split(url: str) -> tuple[str, str | None, str, str]:
+    """``url`` cut as libpq cuts it: scheme, userinfo (or None), hosts and path, query.
+
+    Not :func:`urllib.parse.urlsplit`: libpq takes everything up to the first
+    ``@`` (when it comes before any ``/``) as ``user[:password]``, so a password
+    may hold ``#`` or ``?`` as they are, where urlsplit would see a fragment or a
+    query and miss the password. The query is what follows the first ``?`` after
+    the userinfo. Raises :exc:`ValueError` for text without ``://``.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        raise ValueError("not a URL")
+    end = len(rest)
+    for index, char in enumerate(rest):
+        if char in "@/":
+            end = index
+            break
+    userinfo: str | None = None
+    if end < len(rest) and rest[end] == "@":
+        userinfo, rest = rest[:end], rest[end + 1 :]
+    elif "@" in rest:
+        # Malformed for libpq (a "/" in the password, say), but plainly meant
+        # as user:password@host: treated as userinfo, so that it is hidden.
+        userinfo, _, rest = rest.rpartition("@")
+    base, _, query = rest.partition("?")
+    return scheme, userinfo, base, query
+
+
+def _query_pairs(query: str) -> list[tuple[str, str]]:
+    """``key=value`` pieces as written (values not decoded), keys decoded."""
+    pairs = []
+    for piece in query.split("&"):
+        key, _, value = piece.partition("=")
+        pairs.append((urllib.parse.unquote(key), value))
+    return pairs
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password (in the authority or the query) replaced by ``***``.
+    """``url`` with any password (in the userinfo or the query) replaced by ``***``.
 
     Never raises: text that does not parse as a URL is reduced to its scheme.
     """
     try:
-        parts = urllib.parse.urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hosts = netloc.rpartition("@")
-            user, colon, _password = userinfo.partition(":")
-            netloc = f"{user}{':***' if colon else ''}@{hosts}"
-        query = parts.query
-        if query:
-            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-            query = urllib.parse.urlencode(
-                [(k, "***" if k.lower() in _SECRET_PARAMETERS else v) for k, v in pairs],
-                safe="*/:",
-            )
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        scheme, userinfo, base, query = _split(url)
     except ValueError:
         return url.partition(":")[0] + "://***"
+    shown = f"{scheme}://"
+    if userinfo is not None:
+        user, colon, _password = userinfo.partition(":")
+        shown += f"{user}{':***' if colon else ''}@"
+    shown += base
+    if query:
+        pieces = []
+        for piece in query.split("&"):
+            key, equals, _value = piece.partition("=")
+            secret = urllib.parse.unquote(key).lower() in _SECRET_PARAMETERS
+            pieces.append(f"{key}{equals}***" if secret and equals else piece)
+        shown += "?" + "&".join(pieces)
+    return shown
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
@@ -42,29 +79,17 @@ def url_secrets(url: str) -> tuple[str, ...]:
     """
     found: set[str] = set()
     try:
-        parts = urllib.parse.urlsplit(url)
-        userinfo, at, _hosts = parts.netloc.rpartition("@")
-        if at:
-            _user, colon, password = userinfo.partition(":")
-            if colon and password:
-                found.update({password, urllib.parse.unquote(password)})
-        for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-            if key.lower() in _SECRET_PARAMETERS and value:
-                found.add(value)
-        for key, value in _raw_query_pairs(parts.query):
-            if key.lower() in _SECRET_PARAMETERS and value:
-                found.add(value)
+        _scheme, userinfo, _base, query = _split(url)
     except ValueError:
-        pass
+        return ()
+    if userinfo is not None:
+        _user, colon, password = userinfo.partition(":")
+        if colon and password:
+            found.update({password, urllib.parse.unquote(password)})
+    for key, value in _query_pairs(query):
+        if key.lower() in _SECRET_PARAMETERS and value:
+            found.update({value, urllib.parse.unquote_plus(value), urllib.parse.unquote(value)})
     return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def _raw_query_pairs(query: str) -> list[tuple[str, str]]:
-    pairs = []
-    for piece in query.split("&"):
-        key, _, value = piece.partition("=")
-        pairs.append((urllib.parse.unquote(key), value))
-    return pairs
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:

@@ -108,8 +108,12 @@ class Store(Protocol):
 
 
 def is_postgres_url(database: Database) -> bool:
-    """Whether ``database`` names a PostgreSQL server rather than an SQLite file."""
-    return isinstance(database, str) and database.startswith(_POSTGRES_SCHEMES)
+    """Whether ``database`` names a PostgreSQL server rather than an SQLite file.
+
+    The scheme is matched in any case: ``POSTGRESQL://user:secret@host/db`` taken
+    for a file name would put its password into every message.
+    """
+    return isinstance(database, str) and database[:13].lower().startswith(_POSTGRES_SCHEMES)
 
 
 def store_kind(database: Database) -> StoreKind:
@@ -164,7 +168,8 @@ def open_store(database: Database, options: StoreOptions) -> Store:
                 "pip install 'trio-failurelog[postgres]' (from a checkout: "
                 "pip install '.[postgres]')"
             ) from exc
-        return PostgresStore.open(database, options)
+        scheme, _, rest = database.partition("://")
+        return PostgresStore.open(f"{scheme.lower()}://{rest}", options)
     from ._sqlite_store import SQLiteStore  # keeps the modules acyclic
 
     return SQLiteStore.open(
