@@ -42,3 +42,4 @@ def queries(path: Path) -> list[str]:
 def assert_accounted(stats: LoggerStatistics) -> None:
     """The invariant every quiescent snapshot must satisfy."""
     assert stats.accepted == stats.written + stats.failed + stats.queued, stats
+    assert stats.queued >= 0, stats

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import sqlite3
 import threading
@@ -414,3 +415,29 @@ async def test_redaction_failures_are_counted_once_when_a_busy_write_is_retried(
         await failures.flush()
     stats = failures.statistics()
     assert (stats.written, stats.redaction_failed) == (1, 1)
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_flush_waits_for_every_record_accepted_while_sends_are_parked(
+    db_path: Path, virtual_time: trio.testing.MockClock, seed: int
+) -> None:
+    # Parked send()s have their records moved into the buffer by the writer
+    # before they resume; a log() in between must still be waited for by flush().
+    rng = random.Random(seed)
+    async with (
+        open_failure_logger(db_path, capacity=2, batch_size=3, flush_interval=1000) as failures,
+        trio.open_nursery() as nursery,
+    ):
+        for i in range(40):
+            nursery.start_soon(failures.send, record(i))
+        for j in range(40):
+            failures.log(record(1000 + j))
+            before = failures.statistics()
+            assert_accounted(before)
+            await failures.flush()
+            after = failures.statistics()
+            assert after.written + after.failed >= before.accepted, (before, after)
+            for _ in range(rng.randrange(3)):
+                await trio.lowlevel.checkpoint()
+    stats = failures.statistics()
+    assert (stats.written, stats.queued) == (stats.accepted, 0)

@@ -124,7 +124,6 @@ class RetrievalFailureLogger:
         "_send_channel",
         "_send_nowait",
         "_sends_unyielded",
-        "_sends_waiting",
         "_settings",
         "_thread_dropped_closed",
         "_thread_dropped_full",
@@ -178,9 +177,6 @@ class RetrievalFailureLogger:
         self._accepted = 0
         self._dropped_full = 0
         self._dropped_closed = 0
-        # send() calls parked inside the channel's send(): their records may
-        # already be in the buffer before they resume and count them.
-        self._sends_waiting = 0
         self._sends_unyielded = 0
         self._last_drop = -math.inf
 
@@ -196,6 +192,7 @@ class RetrievalFailureLogger:
             wait_for_records=self._wait_for_records,
             on_close=self._begin_close,
             on_finished=self._report_closed,
+            on_moved=self._count_moved,
         )
 
         # log_threadsafe(): bounded hand-over to the trio thread.
@@ -291,23 +288,22 @@ class RetrievalFailureLogger:
         return True
 
     async def _send_when_there_is_room(self, item: QueuedRecord) -> bool:
-        # The writer's receive_nowait() moves our record into the buffer when
-        # it makes room, before this task resumes: statistics() counts such a
-        # record as accepted from that moment, through ``_sends_waiting``.
-        self._sends_waiting += 1
+        # Parks in the channel's send() (the buffer is full: send_nowait just
+        # said so, and nothing ran since). The writer's receive_nowait() moves
+        # the record into the buffer when it makes room, and counts it then,
+        # through _count_moved(), before this task resumes.
         try:
             await self._send_channel.send(item)
         except trio.ClosedResourceError:
-            # _begin_close() already took this send out of ``_sends_waiting``.
             self._refuse_closed()
             return False  # noqa: ASYNC910  # the channel's send() parked: a checkpoint
-        except BaseException:
-            self._sends_waiting -= 1
-            raise
-        self._sends_waiting -= 1
-        self._accepted += 1
         self._sends_unyielded = 0
         return True
+
+    @trio.lowlevel.enable_ki_protection
+    def _count_moved(self, count: int) -> None:
+        """The writer moved ``count`` records of parked ``send()`` calls into the buffer."""
+        self._accepted += count
 
     def log_threadsafe(self, record: RetrievalFailureRecord) -> bool:
         """Like :meth:`log`, from any thread; never blocks.
@@ -467,11 +463,7 @@ class RetrievalFailureLogger:
         if self._closed:
             return
         self._closed = True
-        channel = self._send_channel
-        # Closing refuses every send() parked in the channel: they no longer
-        # count as records that may be in the buffer.
-        self._sends_waiting -= channel.statistics().tasks_waiting_send
-        channel.close()
+        self._send_channel.close()  # refuses every send() parked in it
         self._writer.begin_drain()
         self._wake_writer()  # to drain what is queued, without gathering more
 
@@ -525,9 +517,7 @@ class RetrievalFailureLogger:
         with self._thread_lock:
             thread_full = self._thread_dropped_full
             thread_closed = self._thread_dropped_closed
-        # Records a parked send() has put in the buffer, but not yet counted.
-        moved = self._sends_waiting - self._send_channel.statistics().tasks_waiting_send
-        accepted = self._accepted + moved
+        accepted = self._accepted
         return LoggerStatistics(
             accepted=accepted,
             dropped_full=self._dropped_full + thread_full,

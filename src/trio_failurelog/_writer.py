@@ -64,7 +64,9 @@ class BatchWriter:
     until ``n`` more records are accepted, or a flush or close wakes it.
     ``on_close`` is the front's too: it closes the send channel and calls
     :meth:`begin_drain`, and the writer calls it when it stops for any reason;
-    ``on_finished`` reports the final counts once the writer is done.
+    ``on_finished`` reports the final counts once the writer is done, and
+    ``on_moved(n)`` counts records of parked ``send()`` calls that the writer
+    moved into the buffer.
 
     Its bookkeeping is protected from KeyboardInterrupt (``run`` is), so a
     Ctrl-C is delivered to the program's main task, never between taking a
@@ -84,6 +86,7 @@ class BatchWriter:
         "_name",
         "_on_close",
         "_on_finished",
+        "_on_moved",
         "_receive",
         "_redaction_warnings",
         "_run_scope",
@@ -112,6 +115,7 @@ class BatchWriter:
         wait_for_records: Callable[[int], Awaitable[None]],
         on_close: Callable[[], None],
         on_finished: Callable[[], None],
+        on_moved: Callable[[int], None],
     ) -> None:
         self._receive = receive_channel
         self._database = database
@@ -120,6 +124,7 @@ class BatchWriter:
         self._wait_for_records = wait_for_records
         self._on_close = on_close
         self._on_finished = on_finished
+        self._on_moved = on_moved
         self._thread = SerialThread()
         #: The open store, once :meth:`run` has opened it.
         self.store: Store | None = None
@@ -296,14 +301,29 @@ class BatchWriter:
 
     def _take_buffered(self) -> None:
         """Move what the channel holds into the batch, up to ``batch_size``."""
+        self._take(self._settings.batch_size - len(self._batch))
+
+    def _take(self, limit: float) -> None:
+        """Move up to ``limit`` records from the channel into the batch.
+
+        Each ``receive_nowait()`` that frees a place while a ``send()`` is parked
+        moves that send's record into the buffer: the record is accepted then,
+        and is counted then (through ``on_moved``), before its task resumes, so
+        that ``accepted`` counts records in the order they enter the channel.
+        """
         batch = self._batch
-        room = self._settings.batch_size - len(batch)
-        receive_nowait = self._receive.receive_nowait
+        receive = self._receive
+        parked = receive.statistics().tasks_waiting_send
+        receive_nowait = receive.receive_nowait
+        taken = 0
         try:
-            for _ in range(room):
+            while taken < limit:
                 batch.append(receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
+                taken += 1
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
             pass
+        if parked:  # one parked send moved per record taken, while any are parked
+            self._on_moved(min(taken, parked))
 
     def _records_wanted(self) -> int:
         """How many more records to wait for: enough to fill the batch, or half the buffer.
@@ -450,20 +470,12 @@ class BatchWriter:
 
     def _fail_leftovers(self, reason: str) -> None:
         """Count what is in the batch and the channel as failed (the channel must be closed)."""
-        self._take_all_buffered()
+        self._take(math.inf)
         leftovers = len(self._batch)
         self._batch = []
         if leftovers:
             self._record_failure(leftovers, reason)
 
-    def _take_all_buffered(self) -> None:
-        receive_nowait = self._receive.receive_nowait
-        batch = self._batch
-        try:
-            while True:
-                batch.append(receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            pass
 
     def _finish(self) -> None:
         self.finished.set()
