@@ -118,3 +118,40 @@ async def test_close_when_idle_runs_the_closer_on_a_thread() -> None:
     await worker.close(lambda: ran_on.append(threading.get_ident()))
     assert len(ran_on) == 1
     assert ran_on[0] != threading.get_ident()
+
+
+@pytest.mark.parametrize("result", ["value", "error"])
+async def test_a_call_that_finished_as_its_caller_was_cancelled_still_reports(
+    result: str,
+) -> None:
+    # The window: the thread has finished the call, its result is not delivered
+    # yet, and the cancellation lands. A committed write must not read as lost.
+    worker = SerialThread()
+    token = trio.lowlevel.current_trio_token()
+    scope = trio.CancelScope()
+
+    def cancel_once_the_call_is_done() -> None:
+        while worker._running:  # on the trio thread: holds it until the call is done
+            threading.Event().wait(0.0005)
+        scope.cancel()
+
+    def call() -> int:
+        token.run_sync_soon(cancel_once_the_call_is_done)
+        threading.Event().wait(0.02)
+        if result == "error":
+            raise ValueError("committed, then failed")
+        return 42
+
+    reported = False
+    with scope:
+        if result == "value":
+            assert await worker.run(call) == 42
+        else:
+            with pytest.raises(ValueError, match="committed"):
+                await worker.run(call)
+        reported = True
+        await trio.lowlevel.checkpoint()  # the cancellation arrives here instead
+        pytest.fail("not reached")
+    assert reported
+    assert scope.cancelled_caught
+    assert not worker.abandoned

@@ -45,7 +45,7 @@ class SerialThread:
         self._lock = threading.Lock()
         self._running = False
         self._on_abandoned_done: Callable[[], object] | None = None
-        #: Whether a call was ever abandoned (its outcome is unknown to the caller).
+        #: Whether the last call was abandoned (its outcome is unknown to the caller).
         self.abandoned = False
 
     async def run(
@@ -67,9 +67,14 @@ class SerialThread:
         idle = self._idle = trio.Event()
         token = trio.lowlevel.current_trio_token()
         started = given_up = abandoned = False
+        self.abandoned = False
+        # What fn() did, once it is done: a call that finished just as the
+        # caller was cancelled still reports it (a batch that was committed
+        # must be counted as written, not as lost).
+        finished: outcome.Outcome[T] | None = None
 
         def job() -> T | None:
-            nonlocal started
+            nonlocal started, finished
             with self._lock:
                 if given_up:  # the caller was cancelled before a thread took this
                     return None
@@ -78,7 +83,11 @@ class SerialThread:
             try:
                 result = fn()
                 returned = True
+                finished = outcome.Value(result)
                 return result
+            except BaseException as exc:
+                finished = outcome.Error(exc)
+                raise
             finally:
                 with self._lock:
                     self._running = False
@@ -99,10 +108,15 @@ class SerialThread:
             with self._lock:
                 abandoned = started and self._running
                 given_up = not started
+                done = None if abandoned or given_up else finished
             if abandoned:
                 self.abandoned = True
-            else:
-                idle.set()
+                raise
+            idle.set()
+            if done is not None:
+                # Finished before the cancellation reached us: its outcome stands,
+                # and the cancellation comes again at the caller's next checkpoint.
+                return done.unwrap()
             raise
         except BaseException:
             idle.set()
