@@ -6,8 +6,9 @@ import random
 import signal
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -441,3 +442,89 @@ async def test_flush_waits_for_every_record_accepted_while_sends_are_parked(
                 await trio.lowlevel.checkpoint()
     stats = failures.statistics()
     assert (stats.written, stats.queued) == (stats.accepted, 0)
+
+
+# ---------------------------------------------------------------- every wait of closing is bounded
+
+
+def _a_disk_taking(seconds: float) -> Callable[..., Awaitable[Any]]:
+    """A stand-in for the thread hop whose every call takes ``seconds`` of virtual time."""
+
+    async def slow(fn: Callable[[], Any], **_: object) -> Any:
+        await trio.sleep(seconds)
+        return fn()
+
+    return slow
+
+
+async def test_cancelling_the_users_nursery_is_bounded_while_a_write_hangs(
+    db_path: Path, virtual_time: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = RetrievalFailureLogger(db_path, drain_timeout=2, flush_interval=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(failures.run)
+        monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(_a_disk_taking(1000)))
+        failures.log(record())
+        await trio.sleep(1)  # the write has begun, and hangs
+        cancelled_at = trio.current_time()
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() - cancelled_at <= 2.001  # drain_timeout, not the disk's 1000 s
+    stats = failures.statistics()
+    assert (stats.accepted, stats.failed, stats.queued, stats.closed) == (1, 1, 0, True)
+
+
+async def test_aclose_while_the_database_is_being_opened_is_bounded(
+    db_path: Path, virtual_time: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(_a_disk_taking(1000)))
+    failures = RetrievalFailureLogger(db_path, drain_timeout=2)
+    failures.log(record())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(failures.run)
+        await trio.sleep(1)  # opening: a server that does not answer
+        closing_at = trio.current_time()
+        await failures.aclose()
+    assert trio.current_time() - closing_at <= 2.001
+    stats = failures.statistics()
+    assert (stats.accepted, stats.failed, stats.closed) == (1, 1, True)
+    assert stats.last_error is not None
+    assert "being opened" in stats.last_error
+
+
+@pytest.mark.usefixtures("sigint_default")
+def test_a_second_ctrl_c_stops_waiting_for_a_hung_close(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(run_inline))
+    closes: list[float] = []
+
+    def a_close_taking_1000_s(job: Callable[[], None], deliver: object, name: str) -> None:
+        async def later() -> None:
+            await trio.sleep(1000)
+            job()
+            closes.append(trio.current_time())
+
+        trio.lowlevel.spawn_system_task(later)
+
+    monkeypatch.setattr(SerialThread, "_start_thread", staticmethod(a_close_taking_1000_s))
+    clock = trio.testing.MockClock(autojump_threshold=0)
+
+    async def interrupt_at(when: float) -> None:
+        await trio.sleep_until(when)
+        _press_ctrl_c()
+
+    async def main() -> None:
+        async with trio.open_nursery() as outer:
+            outer.start_soon(interrupt_at, 10.0)
+            async with open_failure_logger(db_path, drain_timeout=500) as failures:
+                failures.log(record())
+            pytest.fail("not reached: the Ctrl-C comes while the close hangs")
+
+    with pytest.raises(BaseException) as info:  # noqa: PT011  # KI, maybe in a group
+        trio.run(main, clock=clock)
+    assert (
+        info.group_contains(KeyboardInterrupt)
+        if isinstance(info.value, BaseExceptionGroup)
+        else isinstance(info.value, KeyboardInterrupt)
+    )
+    assert clock.current_time() < 11  # at the Ctrl-C, not the drain deadline (500 s)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -124,15 +123,15 @@ class SerialThread:
         idle.set()
         return result  # type: ignore[return-value]  # None only when given up
 
-    async def close(self, closer: Callable[[], object], *, deadline: float = math.inf) -> None:
-        """Run ``closer()`` on a worker thread after every call; wait for it until ``deadline``.
+    async def close(self, closer: Callable[[], object]) -> None:
+        """Run ``closer()`` on a worker thread after every call, and wait for it.
 
         The last call: nothing may be run after it. If an abandoned call is
         still running, ``closer`` is left for its thread to run when it
         finishes, and this returns at once. Otherwise ``closer`` starts on a
-        thread at once, whatever the deadline, so a resource is always closed;
-        this waits for it until ``deadline`` (trio time) at most and leaves it
-        to finish on its own after that. Shielded from cancellation; an
+        thread at once, before the first checkpoint, so a resource is closed
+        even when this is cancelled; cancelled, this stops waiting and the
+        closer finishes on its own (the caller's scope sets the deadline). An
         exception from ``closer`` is logged, not raised.
         """
         with self._lock:
@@ -157,8 +156,7 @@ class SerialThread:
                     token.run_sync_soon(done.set)
 
         self._start_thread(job, _ignore, name="trio-failurelog close")
-        with trio.CancelScope(shield=True, deadline=deadline):
-            await done.wait()
+        await done.wait()
 
 
 def _ignore(result: outcome.Outcome[Any]) -> None:

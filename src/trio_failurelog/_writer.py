@@ -74,9 +74,11 @@ class BatchWriter:
     """
 
     __slots__ = (
+        "_aborted",
         "_batch",
         "_batches_since_purge",
         "_call_scope",
+        "_close_scope",
         "_database",
         "_drain_deadline",
         "_drain_scope",
@@ -145,6 +147,8 @@ class BatchWriter:
         self._run_scope = trio.CancelScope()
         self._drain_scope = trio.CancelScope(shield=True)
         self._call_scope: trio.CancelScope | None = None  # the store call under way
+        self._close_scope: trio.CancelScope | None = None  # waiting for the store's close
+        self._aborted = False
 
         self.written = 0
         self.failed = 0
@@ -187,14 +191,13 @@ class BatchWriter:
     def abort(self) -> None:
         """Stop now: a second Ctrl-C while closing. What is left counts as failed."""
         self._draining = True
+        self._aborted = True
         self._set_deadline(-math.inf)
-        for scope in (self._run_scope, self._drain_scope, self._call_scope):
-            if scope is not None:
-                scope.cancel()
 
     def _set_deadline(self, deadline: float) -> None:
+        """The one deadline of closing, for every scope of the writer, now and to come."""
         self._drain_deadline = deadline
-        for scope in (self._run_scope, self._drain_scope, self._call_scope):
+        for scope in (self._run_scope, self._drain_scope, self._call_scope, self._close_scope):
             if scope is not None:
                 scope.deadline = deadline
 
@@ -211,9 +214,9 @@ class BatchWriter:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Open the store, signal started, write until the channel ends, drain, close.
 
-        Setup errors raise from here before ``started`` is signalled. Storage
-        errors at run time never raise. Cancellation closes the logger and
-        drains, shielded, until the drain deadline.
+        Setup errors raise from here, as themselves, before ``started`` is
+        signalled. Storage errors at run time never raise. Cancellation closes
+        the logger at once and drains, shielded, until the drain deadline.
         """
         if self._started:  # closed before this task got to run: nothing to do
             task_status.started()
@@ -221,24 +224,66 @@ class BatchWriter:
             return
         self._started = True
         with self._receive:
-            try:
-                self.store = await self._thread.run(
-                    functools.partial(open_store, self._database, self._settings.store_options),
-                    on_abandoned=_close_store,  # cancelled while opening: close what opened
-                )
-            except BaseException:
-                self._on_close()
-                self._fail_leftovers("the database could not be opened")
-                self._finish()
-                raise
+            if not await self._open():
+                task_status.started()  # closed while opening: nothing to run
+                return
             task_status.started()
             try:
-                with self._run_scope:
-                    await self._purge()
-                    await self._write_until_closed()
+                async with trio.open_nursery() as watch:
+                    watch.start_soon(self._close_when_cancelled)
+                    try:
+                        with self._run_scope:
+                            await self._purge()
+                            await self._write_until_closed()
+                    finally:
+                        watch.cancel_scope.cancel()
             finally:
                 # Shielded inside, and bounded by drain_timeout (an abort cuts it short).
                 await self._shut_down()  # noqa: ASYNC102
+
+    async def _open(self) -> bool:
+        """Open the store on the worker thread; ``False`` if the logger closed meanwhile.
+
+        Bounded by the drain deadline once closing begins (``aclose()`` while a
+        slow server is being reached): the open is then abandoned, and what it
+        opens is closed on its thread. Raises setup errors, and cancellation,
+        after counting what is queued as failed.
+        """
+        try:
+            with trio.CancelScope(deadline=self._drain_deadline) as opening:
+                self._call_scope = opening
+                try:
+                    self.store = await self._thread.run(
+                        functools.partial(open_store, self._database, self._settings.store_options),
+                        on_abandoned=_close_store,  # cancelled while opening: close what opened
+                    )
+                finally:
+                    self._call_scope = None
+        except BaseException:
+            self._on_close()
+            self._fail_leftovers("the database could not be opened")
+            self._finish()
+            raise
+        if self.store is None:  # opening.cancelled_caught: closed meanwhile
+            self._on_close()
+            self._fail_leftovers("the logger was closed while its database was being opened")
+            self._finish()
+            return False
+        return True
+
+    @trio.lowlevel.enable_ki_protection
+    async def _close_when_cancelled(self) -> None:
+        """Close the logger as soon as the writer's task is cancelled from outside.
+
+        A store call is shielded, so that it finishes and is counted before the
+        drain begins; the drain deadline it carries is set by closing. Without
+        this watcher, a task cancelled from outside would close only after the
+        call returned, and a disk that never answers would hold it for ever.
+        """
+        try:
+            await trio.sleep_forever()
+        finally:
+            self._on_close()
 
     async def _shut_down(self) -> None:
         # Reached when the channel ended and all is written, when the drain
@@ -253,13 +298,17 @@ class BatchWriter:
         finally:
             try:
                 self._fail_leftovers(
-                    f"still queued when drain_timeout ({self._settings.drain_timeout:g} s) ran out"
+                    "aborted while closing"
+                    if self._aborted
+                    else f"still queued when drain_timeout ({self._settings.drain_timeout:g} s)"
+                    " ran out"
                 )
                 if self.store is not None:
-                    # Shielded inside; waits until the drain deadline at most.
-                    await self._thread.close(  # noqa: ASYNC102
-                        functools.partial(_close_store, self.store), deadline=self._drain_deadline
-                    )
+                    # The closer runs on its thread whatever happens; this waits
+                    # for it until the drain deadline, or an abort, at most.
+                    with trio.CancelScope(shield=True, deadline=self._drain_deadline) as closing:
+                        self._close_scope = closing
+                        await self._thread.close(functools.partial(_close_store, self.store))
             finally:
                 self._finish()
 
@@ -475,7 +524,6 @@ class BatchWriter:
         self._batch = []
         if leftovers:
             self._record_failure(leftovers, reason)
-
 
     def _finish(self) -> None:
         self.finished.set()
