@@ -18,7 +18,7 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     mask_emails_and_digits,
 )
-from trio_failurelog._redaction import Redactor, redact_batch, validate_redactor, write_redacted
+from trio_failurelog._redaction import Redactor, redact_batch, validate_redactor
 from trio_failurelog._sqlite_store import SQLiteStore
 from trio_failurelog._storage import QueuedRecord
 
@@ -233,7 +233,7 @@ def test_base_exceptions_are_not_swallowed() -> None:
 # ---------------------------------------------------------------- through a real store
 
 
-def test_write_redacted_stores_redacted_rows_only(db_path: Path) -> None:
+def test_redacted_batches_store_redacted_rows_only(db_path: Path) -> None:
     def picky(text: str) -> str:
         if "poison" in text:
             raise RuntimeError(text)
@@ -246,7 +246,8 @@ def test_write_redacted_stores_redacted_rows_only(db_path: Path) -> None:
     ]
     store = SQLiteStore.open(db_path, busy_timeout=0.1, synchronous="NORMAL")
     try:
-        outcome, reasons = write_redacted(store, items, picky)
+        redacted, reasons = redact_batch(items, picky)
+        outcome = store.write_batch(redacted)
     finally:
         store.close()
     assert (outcome.written, outcome.rejected) == (3, [])

@@ -31,7 +31,7 @@ from ._record import (
     _repair_text,
     _utf8_length,
 )
-from ._storage import BatchOutcome, QueuedRecord, Store
+from ._storage import QueuedRecord
 
 __all__ = [
     "REDACTION_FAILED",
@@ -39,7 +39,6 @@ __all__ = [
     "mask_emails_and_digits",
     "redact_batch",
     "validate_redactor",
-    "write_redacted",
 ]
 
 #: What ``redact`` is: text in, redacted text out.
@@ -148,21 +147,6 @@ def redact_batch(
         draft.__class__ = RetrievalFailureRecord
         append((draft, item[1]))  # type: ignore[arg-type]  # now a record
     return out, reasons
-
-
-def write_redacted(
-    store: Store, items: Sequence[QueuedRecord], redact: Redactor
-) -> tuple[BatchOutcome, list[str]]:
-    """Redact ``items`` and write them: what the writer's thread runs when ``redact`` is set.
-
-    Stateless, so the writer can retry it as it retries ``store.write_batch``:
-    each attempt redacts the original records again (never a redacted copy),
-    and only the attempt that returns hands back its reasons, so failures are
-    counted once. Nothing unredacted reaches the store. Blocks; raises what
-    ``store.write_batch`` raises, never for what ``redact`` does.
-    """
-    redacted, reasons = redact_batch(items, redact)
-    return store.write_batch(redacted), reasons
 
 
 # An address: a run of local-part characters starting where no such character

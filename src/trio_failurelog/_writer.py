@@ -24,9 +24,16 @@ from typing import Final, TypeVar, final
 
 import trio
 
-from ._redaction import REDACTION_FAILED, write_redacted
+from ._redaction import REDACTION_FAILED, Redactor, redact_batch
 from ._settings import LoggerSettings
-from ._storage import Database, QueuedRecord, Store, describe_database, open_store
+from ._storage import (
+    BatchOutcome,
+    Database,
+    QueuedRecord,
+    Store,
+    describe_database,
+    open_store,
+)
 from ._threads import SerialThread
 
 __all__ = ["FAILURE_WARNING_INTERVAL", "PURGE_CHUNK", "BatchWriter", "clock"]
@@ -89,6 +96,7 @@ class BatchWriter:
         "_on_close",
         "_on_finished",
         "_on_moved",
+        "_outgoing",
         "_receive",
         "_redaction_warnings",
         "_run_scope",
@@ -131,8 +139,9 @@ class BatchWriter:
         #: The open store, once :meth:`run` has opened it.
         self.store: Store | None = None
         # The partial batch lives here so that the shutdown drain finds it
-        # after a cancelled write.
+        # after a cancelled write; once handed to the store, it is _outgoing.
         self._batch: list[QueuedRecord] = []
+        self._outgoing: _Outgoing | None = None
         self._batches_since_purge = 0
         self._flush_target = 0
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting
@@ -327,6 +336,8 @@ class BatchWriter:
         ``move_on_after(flush_interval)``, woken by the front only when enough
         records have arrived, or by a flush or close.
         """
+        if self._outgoing is not None:
+            return True  # a batch handed to the store before, and not settled: as it is
         batch = self._batch
         self._take_buffered()
         if not batch:
@@ -391,41 +402,44 @@ class BatchWriter:
         )
 
     async def _write_batch(self) -> None:  # noqa: ASYNC910  # the store call always awaits
-        batch = self._batch
+        outgoing = self._outgoing
+        if outgoing is None:
+            outgoing = self._outgoing = _Outgoing(self._batch)
+        count = len(outgoing.items)
         store = self.store
         assert store is not None
-        redact = self._settings.redact
         try:
-            if redact is None:
-                outcome = await self._call_with_retries(functools.partial(store.write_batch, batch))
-            else:
-                # Redacted on the store's thread; each retry redacts the originals again.
-                outcome, redaction_failures = await self._call_with_retries(
-                    functools.partial(write_redacted, store, batch, redact)
-                )
-                if redaction_failures:
-                    self._record_redaction_failures(redaction_failures)
+            outcome = await self._call_with_retries(
+                functools.partial(outgoing.write, store, self._settings.redact)
+            )
         except trio.Cancelled:
             if self._thread.abandoned:
                 # The write may yet commit; we cannot know, so it is not "written".
-                self._batch = []
+                self._settle()
                 self._record_failure(
-                    len(batch), "write abandoned when drain_timeout ran out; outcome unknown"
+                    count, "write abandoned when the drain deadline came; outcome unknown"
                 )
                 self._batch_done()
-            raise  # otherwise the batch stays for the shutdown drain
+            raise  # otherwise the batch stays, as it is, for the shutdown drain
         except Exception as exc:
-            self._batch = []
-            self._record_failure(len(batch), f"{type(exc).__name__}: {exc}")
+            self._settle()
+            self._record_failure(count, f"{type(exc).__name__}: {exc}")
         else:
-            self._batch = []
+            self._settle()
             self.written += outcome.written
+            if outgoing.reasons:
+                self._record_redaction_failures(outgoing.reasons)
             if outcome.rejected:
                 self._record_failure(
                     len(outcome.rejected),
                     f"record rejected by the database: {outcome.rejected[-1]}",
                 )
         self._batch_done()
+
+    def _settle(self) -> None:
+        """The batch handed to the store is done with: start a new one."""
+        self._batch = []
+        self._outgoing = None
 
     def _batch_done(self) -> None:
         self.batches += 1
@@ -529,6 +543,33 @@ class BatchWriter:
         self.finished.set()
         self._settled_lot.unpark_all()
         self._on_finished()
+
+
+@final
+class _Outgoing:
+    """A batch once handed to the store: every attempt sends the very same list.
+
+    A store may recognise a batch whose COMMIT went unanswered by the list it
+    was given (the PostgreSQL store does, to settle it rather than write it
+    twice), so retries, the shutdown drain's included, must send the same list,
+    and no record may join it. Redaction runs once, at the first attempt, on
+    the store's thread; its failures are counted when the batch is written.
+    """
+
+    __slots__ = ("items", "reasons", "redacted")
+
+    def __init__(self, items: list[QueuedRecord]) -> None:
+        self.items = items
+        self.redacted: list[QueuedRecord] | None = None
+        self.reasons: list[str] = []
+
+    def write(self, store: Store, redact: Redactor | None) -> BatchOutcome:
+        """Redact (the first time) and write; on the store's thread."""
+        if redact is None:
+            return store.write_batch(self.items)
+        if self.redacted is None:
+            self.redacted, self.reasons = redact_batch(self.items, redact)
+        return store.write_batch(self.redacted)
 
 
 @final
