@@ -14,8 +14,10 @@ import pytest
 import trio
 import trio.testing
 
+import trio_failurelog._writer as writer_module
 from trio_failurelog import (
     REDACTION_FAILED,
+    TABLE,
     RetrievalFailureLogger,
     mask_emails_and_digits,
     open_failure_logger,
@@ -23,6 +25,7 @@ from trio_failurelog import (
 from trio_failurelog._sqlite_store import SQLiteStore
 from trio_failurelog._storage import BatchOutcome, QueuedRecord
 from trio_failurelog._threads import SerialThread, run_inline, start_inline
+from trio_failurelog._writer import PURGE_CHUNKS_PER_ROUND
 
 from .helpers import assert_accounted, count_rows, fetch, record
 
@@ -528,3 +531,98 @@ def test_a_second_ctrl_c_stops_waiting_for_a_hung_close(
         else isinstance(info.value, KeyboardInterrupt)
     )
     assert clock.current_time() < 11  # at the Ctrl-C, not the drain deadline (500 s)
+
+
+# ---------------------------------------------------------------- the purge never holds up writing
+
+
+def _insert_aged(path: Path, count: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        with conn:
+            conn.executemany(
+                f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
+                " VALUES ('no_hit', 'old', 'q', '2001-01-01 00:00:00')",
+                [()] * count,
+            )
+    finally:
+        conn.close()
+
+
+async def test_a_large_backlog_is_purged_a_round_at_a_time_between_batches(
+    db_path: Path, virtual_time: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chunk = 10  # rows per chunk, small so that the backlog is quick to make
+    monkeypatch.setattr(writer_module, "PURGE_CHUNK", chunk)
+    round_ = chunk * PURGE_CHUNKS_PER_ROUND
+    async with open_failure_logger(db_path):
+        pass
+    _insert_aged(db_path, 3 * round_ + 5)
+    async with open_failure_logger(db_path, retention_days=30, purge_every=100) as failures:
+        failures.log(record(0))
+        await failures.flush()  # written after one round, not after the whole backlog
+        assert failures.statistics().purged == round_
+        for i in range(1, 4):  # each batch is followed by another round
+            failures.log(record(i))
+            await failures.flush()
+            await trio.testing.wait_all_tasks_blocked()
+    stats = failures.statistics()
+    assert stats.purged == 3 * round_ + 5
+    assert (stats.written, count_rows(db_path)) == (4, 4)
+
+
+class _PurgeRefused(SQLiteStore):
+    def purge_chunk(self, older_than: float, limit: int) -> int:
+        raise sqlite3.IntegrityError("a trigger of the application refuses deletes")
+
+
+async def test_a_failing_purge_is_warned_about_at_most_once_a_minute(
+    db_path: Path,
+    virtual_time: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    lib_log: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(SQLiteStore, "purge_chunk", _PurgeRefused.purge_chunk)
+    async with open_failure_logger(db_path, retention_days=30, purge_every=1) as failures:
+        for i in range(20):
+            failures.log(record(i))
+            await failures.flush()
+    warnings = [r for r in lib_log.records if "retention purge failed" in r.getMessage()]
+    assert len(warnings) == 1
+    stats = failures.statistics()
+    assert stats.written == 20
+    assert stats.last_error is not None
+    assert "retention purge failed" in stats.last_error
+
+
+async def test_a_busy_purge_is_put_off_not_waited_for(
+    db_path: Path,
+    virtual_time: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    lib_log: pytest.LogCaptureFixture,
+) -> None:
+    async with open_failure_logger(db_path):
+        pass
+    _insert_aged(db_path, 10)
+    real_purge = SQLiteStore.purge_chunk
+    tries: list[float] = []
+
+    def busy(store: SQLiteStore, older_than: float, limit: int) -> int:
+        tries.append(trio.current_time())
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = 5  # SQLITE_BUSY
+        raise error
+
+    monkeypatch.setattr(SQLiteStore, "purge_chunk", busy)
+    async with open_failure_logger(
+        db_path, retention_days=30, purge_every=1, retry_timeout=1000
+    ) as failures:
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(tries) == 1  # the purge at open: tried once, put off, not retried
+        monkeypatch.setattr(SQLiteStore, "purge_chunk", real_purge)
+        failures.log(record())
+        await failures.flush()  # the batch, then the next round
+        await trio.testing.wait_all_tasks_blocked()
+        assert failures.statistics().purged == 10
+    assert not [r for r in lib_log.records if "purge failed" in r.getMessage()]
+    assert failures.statistics().last_error is None

@@ -46,6 +46,9 @@ T = TypeVar("T")
 FAILURE_WARNING_INTERVAL: Final = 60.0
 #: Rows deleted per transaction by the retention purge.
 PURGE_CHUNK: Final = 1000
+#: Chunks one purge round deletes at most: a large backlog is purged a round
+#: after each batch, so that writing never waits for all of it.
+PURGE_CHUNKS_PER_ROUND: Final = 10
 # Backoff between retries of a busy database: doubles from first to max.
 _RETRY_FIRST_DELAY: Final = 0.01
 _RETRY_MAX_DELAY: Final = 1.0
@@ -97,6 +100,7 @@ class BatchWriter:
         "_on_finished",
         "_on_moved",
         "_outgoing",
+        "_purge_warnings",
         "_receive",
         "_redaction_warnings",
         "_run_scope",
@@ -168,6 +172,7 @@ class BatchWriter:
         self.redaction_failed = 0
         self._failure_warnings = _RateLimit(FAILURE_WARNING_INTERVAL)
         self._redaction_warnings = _RateLimit(FAILURE_WARNING_INTERVAL)
+        self._purge_warnings = _RateLimit(FAILURE_WARNING_INTERVAL)
 
     # ------------------------------------------------------------ for the front
 
@@ -457,19 +462,35 @@ class BatchWriter:
         if cutoff <= _EARLIEST_CUTOFF:
             return  # noqa: ASYNC910  # nothing can be that old
         try:
-            while True:
+            for _ in range(PURGE_CHUNKS_PER_ROUND):
+                # No retries: a busy database is purged next round, not waited for.
                 deleted = await self._call_with_retries(
-                    functools.partial(store.purge_chunk, cutoff, PURGE_CHUNK)
+                    functools.partial(store.purge_chunk, cutoff, PURGE_CHUNK), retry_timeout=0
                 )
                 self.purged += deleted
                 if deleted < PURGE_CHUNK or self._draining:
-                    break
+                    return
+            # More left: another round after the next batch.
+            self._batches_since_purge = self._settings.purge_every - 1
         except Exception as exc:
-            # Nothing accepted is lost: the purge is retried at the next interval.
+            # Nothing accepted is lost: the purge is tried again at the next interval.
+            if store.is_transient(exc):
+                log.debug("trio_failurelog: retention purge put off: %s", exc)
+                return
             self.last_error = f"retention purge failed: {type(exc).__name__}: {exc}"
-            log.warning("trio_failurelog: %s", self.last_error)
+            due = self._purge_warnings.add(1)
+            if due:
+                log.warning(
+                    "trio_failurelog: %s (%d purge round(s) failed; next warning in %.0f s "
+                    "at the earliest)",
+                    self.last_error,
+                    due,
+                    FAILURE_WARNING_INTERVAL,
+                )
 
-    async def _call_with_retries(self, fn: Callable[[], T]) -> T:
+    async def _call_with_retries(
+        self, fn: Callable[[], T], retry_timeout: float | None = None
+    ) -> T:
         """Run ``fn`` on the store's thread, retrying while the database is busy.
 
         The thread call is shielded, so that a cancelled writer lets the call in
@@ -481,7 +502,9 @@ class BatchWriter:
         store = self.store
         assert store is not None
         delay = _RETRY_FIRST_DELAY
-        give_up = clock() + self._settings.retry_timeout
+        give_up = clock() + (
+            self._settings.retry_timeout if retry_timeout is None else retry_timeout
+        )
         while True:
             try:
                 with trio.CancelScope(shield=True, deadline=self._drain_deadline) as call:
