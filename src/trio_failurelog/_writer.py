@@ -474,8 +474,9 @@ class BatchWriter:
             self._batches_since_purge = self._settings.purge_every - 1
         except Exception as exc:
             # Nothing accepted is lost: the purge is tried again at the next interval.
-            if store.is_transient(exc):
+            if store.is_transient(exc):  # busy: the next round comes after the next batch
                 log.debug("trio_failurelog: retention purge put off: %s", exc)
+                self._batches_since_purge = self._settings.purge_every - 1
                 return
             self.last_error = f"retention purge failed: {type(exc).__name__}: {exc}"
             due = self._purge_warnings.add(1)
