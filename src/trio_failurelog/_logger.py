@@ -94,7 +94,8 @@ class RetrievalFailureLogger:
       drain_timeout: On close or cancellation, how long (seconds) the writer
         may go on writing what is queued and closing the database; what is left
         then counts as failed, and a close not finished by then completes on
-        its worker thread.
+        its worker thread. ``0`` writes nothing more; ``math.inf`` waits for
+        everything (a second Ctrl-C still stops it).
       busy_timeout: How long (seconds) one database call waits on a lock held
         by another connection before the writer backs off and retries.
       retry_timeout: How long (seconds) a busy or locked database is retried

@@ -467,6 +467,7 @@ class PostgresStore:
         """
         give_up = time.monotonic() + _SETTLE_WAIT
         while True:
+            conn: Connection | None = None
             try:
                 conn = self._ready()
                 status = self._status(conn, pending)
@@ -476,7 +477,7 @@ class PostgresStore:
                     transient=exc.transient,
                 ) from None
             except psycopg.Error as exc:
-                if conn.broken or conn.closed:
+                if conn is None or conn.broken or conn.closed:
                     self._drop()
                 raise self._error(
                     "the COMMIT of a batch got no answer and cannot be checked yet",
