@@ -1,17 +1,19 @@
-"""Reading failures back: a synchronous reader on plain sqlite3, and its trio twin.
+"""Reading failures back: a synchronous reader, and its trio twin.
 
-The reader opens the database read-only (``mode=ro``), never creates a file,
+The reader opens an SQLite file read-only (``mode=ro``), never creates a file,
 and never takes a write lock, so it can look at a database while a logger (this
-library's or the reference application's) writes to it in WAL mode. Long reads
-are split into short ones: :meth:`FailureReader.query` fetches one page per
-statement (keyset pagination on ``(created_at, id)``), so no read transaction
-stays open between pages to hold back the writer's WAL checkpoints.
+library's or the reference application's) writes to it in WAL mode. A
+``postgresql://`` URL is read through ``_postgres_read`` (the ``postgres``
+extra) in a read-only session. Long reads are split into short ones:
+:meth:`FailureReader.query` fetches one page per statement (keyset pagination
+on ``(created_at, id)``), so no read transaction stays open between pages to
+hold back the writer's WAL checkpoints (or PostgreSQL's vacuum).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -20,18 +22,18 @@ from typing import Any, Final, TypeVar
 
 import trio
 
-from ._errors import DatabaseSetupError
 from ._readsql import (
     FIELDS,
-    NORMALISE_FUNCTION,
     SELECT,
+    SQLITE,
     Choice,
+    Dialect,
     Execute,
     Filters,
+    ReadConnection,
     TimeBound,
     check_count,
-    connect,
-    normalise_query,
+    open_read_connection,
     row_to_record,
     sql_limit,
     where_clause,
@@ -46,15 +48,12 @@ __all__ = ["AsyncFailureReader", "FailureReader", "open_failure_reader"]
 
 T = TypeVar("T")
 
-#: SQLite virtual-machine instructions between two checks for an abandoned async call.
-_ABORT_CHECK_INSTRUCTIONS: Final = 1000
-
 
 # --------------------------------------------------------------------------- the reader
 
 
 class FailureReader:
-    """Reads ``memory_retrieval_failures`` from an SQLite file, synchronously.
+    """Reads ``memory_retrieval_failures`` from an SQLite file or PostgreSQL, synchronously.
 
     ::
 
@@ -62,27 +61,44 @@ class FailureReader:
             for record in reader.query(failure_type="low_confidence", limit=20):
                 print(record.created_at, record.query_text)
 
+    ``database`` is an SQLite path or a ``postgresql://`` (``postgres://``)
+    URL with the usual libpq parameters; a URL needs the ``postgres`` extra.
     Opening blocks briefly (open plus a schema read) and raises
     :exc:`DatabaseSetupError` when the file does not exist, is not an SQLite
-    database or has no ``memory_retrieval_failures`` table, and
-    :exc:`IncompatibleSchemaError` when the table lacks columns. The file is
-    opened read-only and never created or modified; a logger can keep writing
-    to it (WAL) meanwhile. Every method blocks on SQLite; use
-    :class:`AsyncFailureReader` from trio code. Use from one thread at a time.
+    database, the server cannot be reached or refuses the credentials, the
+    extra is missing, or there is no ``memory_retrieval_failures`` table;
+    :exc:`IncompatibleSchemaError` when the table lacks columns. Messages and
+    ``repr()`` never show a password. The database is opened read-only and
+    never created or modified; a logger can keep writing to it meanwhile.
+
+    Records read from PostgreSQL look like SQLite's: ``created_at`` as UTC
+    text (see :meth:`query`), ids as ints; ``top_score`` and
+    ``confidence_threshold`` are the float4 values the ``REAL`` columns hold
+    (0.42 reads back as 0.41999998688697815). Every method blocks on the
+    database; use :class:`AsyncFailureReader` from trio code. Use from one
+    thread at a time.
     """
 
     def __init__(self, database: Database) -> None:
-        self._conn, self.name = connect(database)
-        self._conn.create_function(NORMALISE_FUNCTION, 1, normalise_query, deterministic=True)
+        self._db: ReadConnection = open_read_connection(database)
+        self.name = self._db.name
+
+    def __repr__(self) -> str:
+        return f"<FailureReader {self.name}>"
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The read-only connection, for your own SQL."""
-        return self._conn
+    def connection(self) -> Any:
+        """The read-only connection, for your own SQL: an :class:`sqlite3.Connection`,
+        or for a URL a psycopg ``Connection`` (autocommit, read-only session, UTC)."""
+        return self._db.raw
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> FailureReader:
         return self
@@ -96,10 +112,7 @@ class FailureReader:
         self.close()
 
     def _execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
-        try:
-            return self._conn.execute(sql, tuple(params)).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseSetupError(f"cannot read database {self.name}: {exc}") from exc
+        return self._db.execute(sql, params)
 
     def query(
         self,
@@ -121,11 +134,16 @@ class FailureReader:
         and ``created_at`` and hold the values as stored (``failure_type`` is a
         :class:`RetrievalFailureType` when it is one of the four known values).
 
+        ``created_at`` is UTC text ``YYYY-MM-DD HH:MM:SS[.fff[fff]]`` as
+        stored in SQLite; from PostgreSQL in the same form, to the server's
+        microsecond: no fraction for a whole second, three digits for whole
+        milliseconds, six otherwise.
+
         Lazy: rows are fetched ``page_size`` at a time, each page by its own
         short statement, so memory stays bounded and no read transaction is
         held between pages. Rows committed meanwhile may or may not appear.
-        Argument errors raise at the call; each page blocks on SQLite and may
-        raise :exc:`DatabaseSetupError` if the file becomes unreadable.
+        Argument errors raise at the call; each page blocks on the database
+        and may raise :exc:`DatabaseSetupError` if it becomes unreadable.
         """
         filters = Filters.build(
             since=since,
@@ -140,7 +158,7 @@ class FailureReader:
     def _pages(
         self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
     ) -> Iterator[RetrievalFailureRecord]:
-        pager = Pager(filters, limit, oldest_first, page_size)
+        pager = Pager(filters, limit, oldest_first, page_size, self._db.dialect)
         while (page := pager.next_page(self._execute)) is not None:
             yield from page
 
@@ -236,8 +254,7 @@ class FailureReader:
         candidates = _candidates(thresholds)
         check_count("top_queries", top_queries)
         check_count("max_buckets", max_buckets, minimum=1)
-        self._execute("BEGIN")
-        try:
+        with self._db.snapshot():
             return summarise(
                 self._execute,
                 filters,
@@ -245,10 +262,8 @@ class FailureReader:
                 top_queries=top_queries,
                 max_buckets=max_buckets,
                 now=time.time(),
+                dialect=self._db.dialect,
             )
-        finally:
-            if self._conn.in_transaction:
-                self._conn.execute("COMMIT")
 
 
 #: The longest a follower sleeps between two polls, whatever it was asked for:
@@ -292,8 +307,14 @@ class Pager:
     """Keyset pagination over ``(created_at, id)``: the state of one :meth:`query`."""
 
     def __init__(
-        self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
+        self,
+        filters: Filters,
+        limit: int | None,
+        oldest_first: bool,
+        page_size: int,
+        dialect: Dialect = SQLITE,
     ) -> None:
+        self._dialect = dialect
         self._filters = filters
         self._remaining = limit
         self._oldest_first = oldest_first
@@ -305,7 +326,7 @@ class Pager:
         """Fetch the next page; ``None`` once there is nothing more. Blocks."""
         if self._done or self._remaining == 0:
             return None
-        conditions, params = self._filters.where(index_on_time=True)
+        conditions, params = self._filters.where(index_on_time=self._dialect.index_hints)
         if self._after is not None:
             conditions.append(f"(created_at, id) {'>' if self._oldest_first else '<'} (?, ?)")
             params.extend(self._after)
@@ -375,9 +396,10 @@ class AsyncFailureReader:
 
     Cancellation *abandons* the call: the awaiting task gets
     :exc:`trio.Cancelled` at once, the SQL statement running on the thread is
-    interrupted at its next check (every few thousand SQLite instructions), and
-    the reader's next call waits until that thread has stopped. A cancelled
-    read has no effect on the database.
+    interrupted (SQLite: at its next check, every few thousand instructions;
+    PostgreSQL: by a cancel request sent to the server from another thread),
+    and the reader's next call waits until that thread has stopped. A
+    cancelled read has no effect on the database.
     """
 
     def __init__(self, reader: FailureReader) -> None:
@@ -390,12 +412,18 @@ class AsyncFailureReader:
         self._running: int | None = None
         self._abort: int | None = None
         self._closed = False
-        reader.connection.set_progress_handler(self._should_abort, _ABORT_CHECK_INSTRUCTIONS)
+        # Held while a PostgreSQL cancel request is sent, so that it is sent
+        # only while the abandoned call is still the one running.
+        self._state = threading.Lock()
+        reader._db.watch(self._should_abort)
 
     @property
     def name(self) -> str:
-        """The database's display name (its path, quoted)."""
+        """The database's display name (its path or URL without a password, quoted)."""
         return self._reader.name
+
+    def __repr__(self) -> str:
+        return f"<AsyncFailureReader {self.name}>"
 
     def _should_abort(self) -> int:
         return 1 if self._abort is not None and self._abort == self._running else 0
@@ -407,17 +435,34 @@ class AsyncFailureReader:
         call = self._calls  # so that a cancelled call interrupts only itself
 
         def job() -> T:
-            self._running = call
+            with self._state:
+                self._running = call
             try:
                 return fn()
             finally:
-                self._running = None
+                with self._state:
+                    self._running = None
 
         try:
             return await self._thread.run(job)
         except trio.Cancelled:
             self._abort = call
+            self._interrupt(call)
             raise
+
+    def _interrupt(self, call: int) -> None:
+        """Stop ``call``'s statement on the server, from another thread (a cancel
+        request blocks on a connection of its own)."""
+        db = self._reader._db
+        if not db.needs_cancel:
+            return  # the progress handler sees self._abort
+
+        def cancel() -> None:
+            with self._state:
+                if self._running == call:
+                    db.cancel()
+
+        trio.lowlevel.start_thread_soon(cancel, lambda _outcome: None)
 
     def query(
         self,
@@ -444,7 +489,7 @@ class AsyncFailureReader:
             conversation_id=conversation_id,
         )
         _check_paging(limit, page_size)
-        pager = Pager(filters, limit, oldest_first, page_size)
+        pager = Pager(filters, limit, oldest_first, page_size, self._reader.dialect)
         execute = self._reader._execute
 
         async def fetch() -> list[RetrievalFailureRecord] | None:
@@ -548,6 +593,7 @@ class AsyncFailureReader:
         self._closed = True
         if self._running is not None:
             self._abort = self._running  # closing: stop the statement under way
+            self._interrupt(self._running)
         await self._thread.close(self._reader.close)
 
 
