@@ -80,6 +80,11 @@ class PostgresDialect(Dialect):
         # trunc: a cast to an integer type would round, SQLite's CAST truncates.
         return "trunc((top_score - ?) / ? + ?)::bigint"
 
+    def float_sql(self, column: str) -> str:
+        # REAL is float4 here, and float4 - float4 is computed in float4: widened
+        # first, a difference is the one SQLite computes from the same values.
+        return f"{column}::float8"
+
     def repeated_queries(
         self, execute: Execute, where: str, params: list[object], top: int
     ) -> list[RepeatedRow]:

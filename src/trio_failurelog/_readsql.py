@@ -259,6 +259,10 @@ class Dialect:
         """See :func:`score_bin_sql`."""
         return score_bin_sql()
 
+    def float_sql(self, column: str) -> str:
+        """``column`` for arithmetic in double precision (SQLite's REAL is double)."""
+        return column
+
     def repeated_queries(
         self, execute: Execute, where: str, params: list[object], top: int
     ) -> list[RepeatedRow]:

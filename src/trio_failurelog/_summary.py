@@ -433,10 +433,11 @@ def _low_confidence(
 ) -> tuple[tuple[float, ...], tuple[ThresholdStats, ...]]:
     where = where_clause([*conditions, "failure_type = ?"])
     base = [*params, _LOW_CONFIDENCE]
+    gap = f"{dialect.float_sql('confidence_threshold')} - {dialect.float_sql('top_score')}"
     rows = sorted(
         execute(
             "SELECT retrieval_strategy, count(*), count(top_score), min(top_score), "
-            f"avg(top_score), max(top_score), avg(confidence_threshold - top_score) "
+            f"avg(top_score), max(top_score), avg({gap}) "
             f"FROM {TABLE}{where} GROUP BY 1",
             base,
         ),
