@@ -387,9 +387,7 @@ def test_color_always_needs_rich(
     code, out, err = run(capsys, "--color", "always", "report", str(db))
     assert code == 2
     assert out == ""
-    assert (
-        "from a checkout of trio-failurelog: pip install '.[cli]' (it is not on PyPI)" in err
-    )
+    assert "from a checkout of trio-failurelog: pip install '.[cli]' (it is not on PyPI)" in err
     # auto falls back to plain text without rich
     code, out, _ = run(capsys, "report", str(db))
     assert code == 0

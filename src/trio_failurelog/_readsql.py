@@ -212,7 +212,9 @@ def bucket_index_sql(width: int) -> str:
     width = int(width)  # written into the SQL: an int we computed, never user text
     if width < 1:
         raise ValueError(f"bucket width must be at least 1, got {width}")
-    seconds = "CAST(strftime('%s', created_at) AS INTEGER)"
+    # The whole seconds only: SQLite reads a fraction to the millisecond,
+    # rounding, so 12:00:00.9995 would land in the bucket of 12:00:01.
+    seconds = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
     return f"(({seconds}) - ((({seconds}) % {width}) + {width}) % {width}) / {width}"
 
 
