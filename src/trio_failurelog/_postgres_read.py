@@ -36,7 +36,7 @@ import psycopg
 from ._conninfo import redact_url, scrub, url_secrets
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
-from ._postgres_store import _connect, _one_line
+from ._postgres_store import _connect, _no_nul, _one_line
 from ._readsql import (
     FIELDS,
     Dialect,
@@ -195,9 +195,12 @@ class PostgresReadConnection:
         return DatabaseSetupError(f"{what} {self.name}: {type(exc).__name__}: {detail}")
 
     def execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
+        # PostgreSQL text cannot hold U+0000: the writers store it as U+FFFD
+        # (see _postgres_store._no_nul), so a filter value is looked up that way.
+        values = tuple(_no_nul(p) if isinstance(p, str) else p for p in params)
         try:
             with self._conn.cursor(binary=True) as cur:
-                cur.execute(_placeholders(sql), tuple(params))
+                cur.execute(_placeholders(sql), values)
                 rows = cur.fetchall() if cur.description is not None else []
         except psycopg.Error as exc:
             raise self._error("cannot read database", exc) from None

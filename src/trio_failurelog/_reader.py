@@ -198,7 +198,7 @@ class FailureReader:
         First yields the last ``backlog`` matching failures (oldest first),
         then polls every ``poll_interval`` seconds (with ``sleep``; at most a
         day between polls) for rows with a larger ``id``, oldest first. Blocks
-        in ``sleep`` and in SQLite; stop by breaking out of the loop (or with
+        in ``sleep`` and on the database; stop by breaking out of the loop (or with
         KeyboardInterrupt). Argument errors raise at the call.
         """
         follower = Follower(
@@ -242,7 +242,10 @@ class FailureReader:
         Blocks while it runs a handful of aggregate statements in one read
         transaction (a consistent snapshot); memory stays bounded by the number
         of distinct strategies, latencies and buckets, not by the row count.
-        Raises :exc:`DatabaseSetupError` if the file becomes unreadable.
+        On PostgreSQL: a repeatable-read, read-only transaction, and the
+        repeated queries take memory per distinct failing query text (the
+        server cannot fold case and spaces as Python does). Raises
+        :exc:`DatabaseSetupError` if the database becomes unreadable.
         """
         filters = Filters.build(
             since=since,
@@ -392,7 +395,7 @@ class AsyncFailureReader:
 
     Open it with :func:`open_failure_reader`. Every method runs the
     synchronous reader on a worker thread, one call at a time, so the trio
-    thread never blocks on SQLite.
+    thread never blocks on the database.
 
     Cancellation *abandons* the call: the awaiting task gets
     :exc:`trio.Cancelled` at once, the SQL statement running on the thread is
@@ -586,7 +589,7 @@ class AsyncFailureReader:
 
     async def aclose(self) -> None:
         """Close the connection once no call is running (an abandoned call's thread
-        closes it when it finishes). Idempotent; never raises for SQLite errors."""
+        closes it when it finishes). Idempotent; never raises for database errors."""
         if self._closed:
             await trio.lowlevel.checkpoint()
             return

@@ -236,6 +236,17 @@ def test_no_transaction_is_held_between_pages(pg_url: str, admin: Any) -> None:
         assert _backend(admin)[0] == "idle"
 
 
+async def test_a_filter_with_nul_finds_what_the_logger_stored(pg_url: str) -> None:
+    # PostgreSQL text cannot hold U+0000; the logger stores it as U+FFFD, and a
+    # filter naming the strategy as given finds the row, as on SQLite.
+    async with open_failure_logger(pg_url) as failures:
+        failures.log(RetrievalFailureRecord("no_hit", "a\x00b", "q\x00"))
+    with FailureReader(pg_url) as reader:
+        assert reader.count(strategy="a\x00b") == 1
+        (found,) = reader.query(strategy=["a\x00b", "other"])
+    assert found.retrieval_strategy == "a\ufffdb"
+
+
 def test_the_reader_cannot_write(pg_url: str, admin: Any) -> None:
     load_pg(admin, [row("no_hit", "s", "q", "2024-01-01 00:00:00")])
     with FailureReader(pg_url) as reader:
