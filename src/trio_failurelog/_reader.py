@@ -658,8 +658,10 @@ def open_failure_reader(database: Database) -> AbstractAsyncContextManager[Async
             async for record in reader.query(failure_type="timeout", limit=50):
                 ...
 
-    Entering opens the database read-only on a worker thread (not
-    cancellable: opening is quick) and raises :exc:`DatabaseSetupError` or
+    Entering opens the database read-only on a worker thread, not
+    cancellable: opening a file is quick; a PostgreSQL server that does not
+    answer is waited for up to 10 s (``connect_timeout`` in the URL sets
+    another bound). It raises :exc:`DatabaseSetupError` or
     :exc:`IncompatibleSchemaError` as :class:`FailureReader` does. Leaving
     closes it, shielded from cancellation, without waiting for an abandoned call.
     """
