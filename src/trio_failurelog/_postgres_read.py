@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import psycopg
 
-from ._conninfo import redact_url, scrub, url_secrets
+from ._conninfo import scrub, url_secrets
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
 from ._postgres_store import _connect, _no_nul, _one_line
@@ -47,7 +47,7 @@ from ._readsql import (
     sql_limit,
 )
 from ._schema import TABLE
-from ._storage import StoreOptions
+from ._storage import StoreOptions, describe_database
 
 __all__ = ["POSTGRES", "PostgresDialect", "PostgresReadConnection", "purge_before"]
 
@@ -159,7 +159,7 @@ class PostgresReadConnection:
 
     def __init__(self, url: str, *, read_only: bool = True) -> None:
         self._secrets = url_secrets(url)
-        self.name = repr(redact_url(url))
+        self.name = describe_database(url)
         conn = _connect(url, self.name, self._secrets, StoreOptions())
         try:
             conn.execute("SET TIME ZONE 'UTC'")

@@ -21,6 +21,7 @@ from trio_failurelog import (
     open_failure_logger,
     open_failure_reader,
 )
+from trio_failurelog._postgres_read import PostgresReadConnection
 from trio_failurelog._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
 from trio_failurelog._purge import purge_older_than
 from trio_failurelog._readsql import format_created_at
@@ -344,6 +345,24 @@ def test_purge_deletes_in_chunks_and_dry_run_counts(pg_url: str, admin: Any) -> 
     )
     assert (deleted, progress) == (25, [10, 20, 25])
     assert (_count(admin, "old"), _count(admin, "new")) == (0, 5)
+
+
+def test_a_dry_run_reads_in_a_read_only_session(
+    pg_url: str, admin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin.execute(REFERENCE_DDL)
+    _insert_aged(admin, 3, 40, "old")
+    seen: list[str] = []
+    execute = PostgresReadConnection.execute
+
+    def spy(self: PostgresReadConnection, sql: str, params: Any = ()) -> list[Any]:
+        (setting,) = self.raw.execute("SHOW transaction_read_only").fetchall()
+        seen.append(setting[0])
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(PostgresReadConnection, "execute", spy)
+    assert purge_older_than(pg_url, timedelta(days=30), dry_run=True) == 3
+    assert seen == ["on"]
 
 
 def test_purge_waits_for_the_loggers_purge_lock(
