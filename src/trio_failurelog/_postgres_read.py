@@ -68,6 +68,8 @@ class PostgresDialect(Dialect):
 
     # ``+text`` is no operator in PostgreSQL; its planner needs no such hint.
     index_hints = False
+    # Concurrent transactions take ids from one sequence and commit in any order.
+    ids_commit_in_order = False
 
     def bucket_index_sql(self, width: int) -> str:
         width = int(width)  # written into the SQL: an int we computed, never user text

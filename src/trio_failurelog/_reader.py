@@ -206,6 +206,7 @@ class FailureReader:
                 failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
             ),
             backlog,
+            self._db.dialect,
         )
         nap = _poll_interval(poll_interval)
         return self._follow(follower, nap, sleep)
@@ -354,13 +355,24 @@ class Pager:
 
 
 class Follower:
-    """The state of one :meth:`FailureReader.follow`: the last ``id`` seen."""
+    """The state of one :meth:`FailureReader.follow`: the last ``id`` seen.
 
-    def __init__(self, filters: Filters, backlog: int) -> None:
+    Where ids do not commit in order (PostgreSQL: a fleet's writers take ids
+    from one sequence in concurrent transactions, and the one holding the
+    lower ids may commit last), a poll also remembers the ids it skipped over
+    and asks for them again for :data:`LATE_COMMIT_GRACE` seconds, so that a
+    row committed late is still followed (after the rows that overtook it).
+    An id that never appears (a rolled-back insert) is forgotten then.
+    """
+
+    def __init__(self, filters: Filters, backlog: int, dialect: Dialect = SQLITE) -> None:
         check_count("backlog", backlog)
         self._filters = filters
         self._backlog = backlog
         self._last_id: int | None = None
+        self._track_gaps = not dialect.ids_commit_in_order
+        #: Skipped ids that may still commit, each with when to stop asking.
+        self._pending: dict[int, float] = {}
 
     def poll(self, execute: Execute, page_size: int = 500) -> list[RetrievalFailureRecord]:
         """Matching rows committed since the last poll, oldest first (the first
@@ -368,6 +380,14 @@ class Follower:
         conditions, params = self._filters.where()
         if self._last_id is None:
             self._last_id = int(execute(f"SELECT coalesce(max(id), 0) FROM {TABLE}", ())[0][0])
+            if self._track_gaps:
+                recent = execute(
+                    f"SELECT id FROM {TABLE} WHERE id > ? ORDER BY id",
+                    [self._last_id - _MAX_PENDING],
+                )
+                self._remember_gaps(
+                    max(self._last_id - _MAX_PENDING, 0), {int(r[0]) for r in recent}
+                )
             if not self._backlog:
                 return []
             conditions.append("id <= ?")
@@ -376,7 +396,8 @@ class Follower:
                 [*params, self._last_id, sql_limit(self._backlog)],
             )
             rows.reverse()
-        else:
+            return [row_to_record(row) for row in rows]
+        if not self._track_gaps:
             conditions.append("id > ?")
             rows = execute(
                 f"{SELECT}{where_clause(conditions)} ORDER BY id LIMIT ?",
@@ -384,7 +405,52 @@ class Follower:
             )
             if rows:
                 self._last_id = int(rows[-1][0])
-        return [row_to_record(row) for row in rows]
+            return [row_to_record(row) for row in rows]
+        return self._poll_with_gaps(execute, conditions, params, page_size)
+
+    def _poll_with_gaps(
+        self, execute: Execute, conditions: list[str], params: list[object], page_size: int
+    ) -> list[RetrievalFailureRecord]:
+        assert self._last_id is not None
+        now = time.monotonic()
+        self._pending = {i: until for i, until in self._pending.items() if until > now}
+        pending = sorted(self._pending)
+        # Every row past the last id or pending, matching the filters or not
+        # (a row that does not match is no gap), with whether it matches.
+        wanted = f"CASE WHEN {' AND '.join(conditions)} THEN 1 ELSE 0 END" if conditions else "1"
+        where = "id > ?" + (f" OR id IN ({', '.join('?' for _ in pending)})" if pending else "")
+        rows = execute(
+            f"SELECT {', '.join(FIELDS)}, {wanted} FROM {TABLE} WHERE {where} ORDER BY id LIMIT ?",
+            [*params, self._last_id, *pending, page_size + len(pending)],
+        )
+        seen = {int(row[0]) for row in rows}
+        for found in seen & self._pending.keys():
+            del self._pending[found]
+        new = [i for i in seen if i > self._last_id]
+        if new:
+            self._remember_gaps(self._last_id, seen)
+            self._last_id = max(new)
+        return [row_to_record(row[:-1]) for row in rows if row[-1]]
+
+    def _remember_gaps(self, after: int, seen: set[int]) -> None:
+        """Remember the ids in ``(after, max(seen)]`` not in ``seen`` (the newest
+        :data:`_MAX_PENDING` of all remembered)."""
+        if not seen:
+            return
+        until = time.monotonic() + LATE_COMMIT_GRACE
+        top = max(seen)
+        for missing in range(max(after, top - _MAX_PENDING) + 1, top):
+            if missing not in seen:
+                self._pending[missing] = until
+        if len(self._pending) > _MAX_PENDING:
+            for old in sorted(self._pending)[: len(self._pending) - _MAX_PENDING]:
+                del self._pending[old]
+
+
+#: How long (seconds) a follower keeps asking for an id it skipped over.
+LATE_COMMIT_GRACE: Final = 30.0
+#: The most skipped ids a follower asks for again.
+_MAX_PENDING: Final = 1000
 
 
 # --------------------------------------------------------------------------- async twin
@@ -520,6 +586,7 @@ class AsyncFailureReader:
                 failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
             ),
             backlog,
+            self._reader.dialect,
         )
         nap = _poll_interval(poll_interval)
         execute = self._reader._execute

@@ -252,6 +252,9 @@ class Dialect:
 
     #: Whether ``+column`` may be written to steer the planner to the time index.
     index_hints: bool = True
+    #: Whether a row with a larger id is never committed before one with a
+    #: smaller id (SQLite: one writer at a time, ids taken in commit order).
+    ids_commit_in_order: bool = True
 
     def bucket_index_sql(self, width: int) -> str:
         """See :func:`bucket_index_sql`."""

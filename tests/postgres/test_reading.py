@@ -313,6 +313,36 @@ def test_follow_polls_by_id(pg_url: str, admin: Any) -> None:
     assert polls == [0.5, 0.5]
 
 
+def test_follow_sees_a_row_that_commits_after_a_larger_id(
+    pg_server: Any, pg_db: str, pg_url: str, admin: Any
+) -> None:
+    # Two writers of a fleet: the one holding the smaller id commits last.
+    load_pg(admin, [row("no_hit", "s", "old", "2024-01-01 00:00:00")])
+    slow = pg_server.admin_connect(pg_db)
+    try:
+        with FailureReader(pg_url) as reader:
+            naps: list[float] = []
+
+            def sleep(seconds: float) -> None:
+                naps.append(seconds)
+                if len(naps) > 5:
+                    raise AssertionError("the row never came")
+
+            followed = reader.follow(backlog=1, strategy="s", poll_interval=1, sleep=sleep)
+            assert next(followed).query_text == "old"
+            slow.execute("BEGIN")
+            slow.execute(_INSERT, row("timeout", "s", "late", "2024-01-01 00:00:01"))
+            admin.execute(_INSERT, row("no_hit", "other", "filtered out", "2024-01-01 00:00:02"))
+            admin.execute(_INSERT, row("no_hit", "s", "early", "2024-01-01 00:00:03"))
+            assert next(followed).query_text == "early"
+            slow.execute("COMMIT")
+            assert next(followed).query_text == "late"
+            admin.execute(_INSERT, row("error", "s", "next", "2024-01-01 00:00:04"))
+            assert next(followed).query_text == "next"
+    finally:
+        slow.close()
+
+
 # ---------------------------------------------------------------- purge
 
 
