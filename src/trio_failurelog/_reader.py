@@ -88,13 +88,12 @@ class FailureReader:
 
     @property
     def connection(self) -> Any:
-        """The read-only connection, for your own SQL: an :class:`sqlite3.Connection`,
-        or for a URL a psycopg ``Connection`` (autocommit, read-only session, UTC)."""
-        return self._db.raw
+        """The read-only connection, for your own SQL.
 
-    @property
-    def dialect(self) -> Dialect:
-        return self._db.dialect
+        An :class:`sqlite3.Connection` for a file; for a URL, a psycopg
+        ``Connection`` (autocommit, a read-only session in UTC).
+        """
+        return self._db.raw
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
@@ -558,7 +557,7 @@ class AsyncFailureReader:
             conversation_id=conversation_id,
         )
         _check_paging(limit, page_size)
-        pager = Pager(filters, limit, oldest_first, page_size, self._reader.dialect)
+        pager = Pager(filters, limit, oldest_first, page_size, self._reader._db.dialect)
         execute = self._reader._execute
 
         async def fetch() -> list[RetrievalFailureRecord] | None:
@@ -586,7 +585,7 @@ class AsyncFailureReader:
                 failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
             ),
             backlog,
-            self._reader.dialect,
+            self._reader._db.dialect,
         )
         nap = _poll_interval(poll_interval)
         execute = self._reader._execute
