@@ -129,6 +129,11 @@ class PostgresDialect(Dialect):
 POSTGRES: Final = PostgresDialect()
 
 
+#: The type oids whose values :func:`_value` converts: timestamp, timestamptz,
+#: numeric, json and jsonb.
+_CONVERTED: Final = frozenset({1114, 1184, 1700, 114, 3802})
+
+
 def _value(value: object) -> object:
     """A result value as SQLite's reader would give it."""
     if isinstance(value, datetime):
@@ -137,9 +142,7 @@ def _value(value: object) -> object:
         return format_created_at(value)
     if isinstance(value, Decimal):
         return float(value)
-    if isinstance(value, list | dict) and not (
-        isinstance(value, list) and all(isinstance(item, str) for item in value)
-    ):
+    if value is not None and not isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)  # a json/jsonb edge_types column
     return value
 
@@ -203,10 +206,25 @@ class PostgresReadConnection:
         try:
             with self._conn.cursor(binary=True) as cur:
                 cur.execute(_placeholders(sql), values)
-                rows = cur.fetchall() if cur.description is not None else []
+                if cur.description is None:
+                    return []
+                rows = cur.fetchall()
+                # Only the columns of types that need it are converted: converting
+                # every value cost more than the rest of reading a row together.
+                convert = [
+                    i for i, column in enumerate(cur.description) if column.type_code in _CONVERTED
+                ]
         except psycopg.Error as exc:
             raise self._error("cannot read database", exc) from None
-        return [tuple(_value(value) for value in row) for row in rows]
+        if not convert:
+            return rows
+        converted = []
+        for row in rows:
+            items = list(row)
+            for i in convert:
+                items[i] = _value(items[i])
+            converted.append(tuple(items))
+        return converted
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:

@@ -190,6 +190,17 @@ async def test_records_written_by_the_logger_read_back_like_sqlite_ones(pg_url: 
     assert abs(written - datetime.now(UTC)) < timedelta(minutes=5)
 
 
+def test_a_jsonb_edge_types_column_reads_as_in_sqlite(pg_url: str, admin: Any) -> None:
+    admin.execute(REFERENCE_DDL.replace("edge_types TEXT", "edge_types JSONB"))
+    admin.execute(
+        f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, edge_types)"
+        """ VALUES ('no_hit', 's', 'q', '["mentions", "part_of"]')"""
+    )
+    with FailureReader(pg_url) as reader:
+        (found,) = reader.query()
+    assert found.edge_types == ("mentions", "part_of")
+
+
 def test_rows_of_the_reference_application_are_read(pg_server: Any, pg_db: str, admin: Any) -> None:
     admin.execute(REFERENCE_DDL)
     admin.execute(
