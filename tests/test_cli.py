@@ -387,7 +387,7 @@ def test_color_always_needs_rich(
     code, out, err = run(capsys, "--color", "always", "report", str(db))
     assert code == 2
     assert out == ""
-    assert "pip install 'trio-failurelog[cli]'" in err
+    assert "from a checkout of trio-failurelog: pip install '.[cli]' (it is not on PyPI)" in err
     # auto falls back to plain text without rich
     code, out, _ = run(capsys, "report", str(db))
     assert code == 0
@@ -421,3 +421,37 @@ def test_report_survives_impossible_dates_from_other_writers(
     code, _out, err = run(capsys, "report", str(path), "--html", str(html))
     assert (code, err) == (0, "")
     assert html.exists()
+
+
+# ------------------------------------------------------------------ demo --metrics
+
+
+def test_demo_metrics_prints_the_exported_values(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    code, out, err = run(
+        capsys, "demo", "--db", str(db), "--duration", "0.3", "--rate", "200", "--metrics"
+    )
+    assert code == 0, err
+    metrics = out.split("Metrics (OpenTelemetry, at the end of the run):\n", 1)[1].split("\n")
+    metrics = [line.strip() for line in metrics if line.strip()]
+    by_name = {line.split()[0]: line for line in metrics}
+    written = by_name["trio_failurelog.record.written"]
+    assert written.endswith(" {record}")
+    assert "{db.system.name=sqlite, trio_failurelog.database=" in written
+    with FailureReader(db) as reader:
+        assert int(written.split()[-2]) == reader.count() > 0
+    assert "trio_failurelog.queue.capacity" in by_name
+    assert any(line.startswith("trio_failurelog.record.dropped ") for line in metrics)
+
+
+def test_demo_metrics_without_the_sdk_says_what_to_install(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.metrics", None)
+    code, out, err = run(capsys, "demo", "--db", str(tmp_path / "m.db"), "--metrics")
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1
+    assert "pip install opentelemetry-sdk" in err
+    assert not (tmp_path / "m.db").exists()  # said before anything ran

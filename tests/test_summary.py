@@ -213,6 +213,16 @@ def test_filters_and_top_queries(tmp_path: Path) -> None:
     assert sum(b.total for b in everything.timeline) == 14
 
 
+def test_a_time_just_before_a_second_is_bucketed_in_that_second(tmp_path: Path) -> None:
+    # SQLite reads fractions of a second to the millisecond, rounding: 00.9995
+    # would count in the bucket of 00:00:01, outside the data's own range.
+    rows = [row("no_hit", "s", "a", t("00:00:00")), row("no_hit", "s", "b", t("00:00:00.999500"))]
+    with FailureReader(make_db(tmp_path / "s.db", rows)) as reader:
+        summary = reader.summary()
+    assert summary.bucket_seconds == 1
+    assert [(b.start, b.total) for b in summary.timeline] == [(t("00:00:00"), 2)]
+
+
 def test_empty_range(tmp_path: Path) -> None:
     with FailureReader(make_db(tmp_path / "s.db", ROWS)) as reader:
         empty = reader.summary(since="2030-01-01 00:00:00", until="2030-01-02 00:00:00")

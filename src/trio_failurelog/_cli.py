@@ -27,12 +27,15 @@ from ._export import record_to_dict, write_csv, write_jsonl
 from ._outfile import private_text_file
 from ._reader import FailureReader
 from ._readsql import TimeBound, created_at_text, failure_type_name
+from ._storage import is_postgres_url
 from ._summary import FailureSummary
 
 __all__ = ["main"]
 
 PROG = "trio-failurelog"
 DEFAULT_DEMO_DB = "trio-failurelog-demo.db"
+#: Where the demo writes its HTML report when its database is a URL.
+DEFAULT_DEMO_HTML = "trio-failurelog-demo.html"
 
 #: What ``tail`` sleeps with between polls; tests replace it.
 sleep: Callable[[float], object] = time.sleep
@@ -122,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Look at the retrieval failures a trio-failurelog logger (or the reference "
-        "application) recorded in SQLite, or run the demo.",
+        "application) recorded in SQLite or PostgreSQL, or run the demo. DB is an SQLite "
+        "file or a postgresql:// URL (the 'postgres' extra).",
         epilog=f"Coloured output and live progress on a terminal need rich: {INSTALL_HINT}. "
         "Times are UTC; durations look like 30s, 15m, 24h, 30d, 2w.",
     )
@@ -140,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     def database(
-        sub: argparse.ArgumentParser, help: str = "the SQLite file (opened read-only)"
+        sub: argparse.ArgumentParser,
+        help: str = "the SQLite file, or a postgresql://user@host/dbname URL (read-only)",
     ) -> None:
         sub.add_argument("database", metavar="DB", help=help)
 
@@ -239,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Delete failures older than a duration (or a UTC time), 1000 rows per "
         "transaction so that a logger writing to the file is not held up.",
     )
-    database(purge, "the SQLite file (rows are deleted from it; --dry-run opens it read-only)")
+    database(
+        purge,
+        "the SQLite file or postgresql:// URL (rows are deleted from it; --dry-run only "
+        "reads); on PostgreSQL, one purge of the fleet runs at a time",
+    )
     purge.add_argument(
         "--older-than", type=_time_bound, required=True, metavar="WHEN", help="e.g. 30d"
     )
@@ -254,7 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
         "written and dropped records per second, then the report and the HTML page.",
     )
     demo.add_argument(
-        "--db", default=DEFAULT_DEMO_DB, metavar="PATH", help=f"default ./{DEFAULT_DEMO_DB}"
+        "--db",
+        "--database",
+        dest="db",
+        default=DEFAULT_DEMO_DB,
+        metavar="DB",
+        help=f"an SQLite path or a postgresql:// URL (default ./{DEFAULT_DEMO_DB})",
     )
     demo.add_argument(
         "--duration",
@@ -284,7 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--html",
         metavar="FILE",
-        help="where to write the HTML report, readable by you only (default: next to --db)",
+        help="where to write the HTML report, readable by you only (default: next to --db, "
+        f"or ./{DEFAULT_DEMO_HTML} for a URL)",
+    )
+    demo.add_argument(
+        "--metrics",
+        action="store_true",
+        help="instrument the logger with OpenTelemetry and print the metrics at the end "
+        "(needs the otel extra and opentelemetry-sdk)",
     )
     demo.set_defaults(run=_demo)
     return parser
@@ -302,6 +323,15 @@ def _write_html(path: str, summary: FailureSummary, database: str) -> Path:
     return Path(path)
 
 
+def _shown(database: str) -> str:
+    """``database`` as output shows it: a path as given, a URL without its password."""
+    if is_postgres_url(database):
+        from ._conninfo import redact_url
+
+        return redact_url(database)
+    return database
+
+
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
     """The reader's filter arguments from ``--since/--until/--type/--strategy``."""
     return {
@@ -316,11 +346,11 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     with FailureReader(args.database) as reader:
         summary = reader.summary(**_filters(args), thresholds=args.thresholds, top_queries=args.top)
     if args.html:
-        target = _write_html(args.html, summary, args.database)
+        target = _write_html(args.html, summary, _shown(args.database))
     if args.json:
         out.stream.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        out.report(summary, args.database)
+        out.report(summary, _shown(args.database))
     if args.html:
         (sys.stderr if args.json else out.stream).write(f"HTML report: {target}\n")
     return 0
@@ -411,6 +441,8 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
 
     from ._demo import DemoProgress, run_demo
 
+    provider, collect = _metrics_reader() if args.metrics else (None, None)
+
     def on_progress(tick: DemoProgress) -> None:
         stats = tick.statistics
         text = (
@@ -423,9 +455,10 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
         else:
             out.line(text)
 
+    shown = _shown(args.db)
     out.line(
         f"Simulating a retrieval service for {args.duration:g} s at {args.rate:g} requests/s; "
-        f"failures go to {args.db}"
+        f"failures go to {shown}"
     )
     result = trio.run(
         lambda: run_demo(
@@ -436,6 +469,8 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
             capacity=int(args.capacity),
             seed=args.seed,
             on_progress=on_progress,
+            meter_provider=provider,
+            collect_metrics=collect,
         )
     )
     out.clear_status()
@@ -448,17 +483,59 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     out.line()
     with FailureReader(args.db) as reader:
         summary = reader.summary(since=result.started_at)
-    out.report(summary, args.db)
-    html_path = args.html or str(Path(args.db).with_suffix(".html"))
-    target = _write_html(html_path, summary, args.db)
+    out.report(summary, shown)
+    url = is_postgres_url(args.db)
+    html_path = args.html or (DEFAULT_DEMO_HTML if url else str(Path(args.db).with_suffix(".html")))
+    target = _write_html(html_path, summary, shown)
     out.line()
-    out.line(f"Database:    {Path(args.db).resolve()}")
+    out.line(f"Database:    {shown if url else Path(args.db).resolve()}")
     out.line(f"HTML report: {target.resolve()}")
     # The command as the user's shell can run it: nox's demo session names
     # itself, because trio-failurelog is only on that session's PATH.
     prog = os.environ.get("TRIO_FAILURELOG_PROG", PROG)
-    out.line(f"Next: {prog} report {args.db} --since 1h   |   {prog} tail {args.db}")
+    # A URL is quoted for the shell and shown without its password: the user adds it.
+    db = repr(shown) if url else args.db
+    out.line(f"Next: {prog} report {db} --since 1h   |   {prog} tail {db}")
+    if result.metrics is not None:
+        out.line()
+        out.line("Metrics (OpenTelemetry, at the end of the run):")
+        for line in _metric_lines(result.metrics):
+            out.line(f"  {line}")
+    if provider is not None:
+        provider.shutdown()
     return 0
+
+
+def _metrics_reader() -> tuple[Any, Callable[[], object]]:
+    """A meter provider with an in-memory reader, and the function that collects it.
+
+    Raises :exc:`CommandError` naming what to install when the SDK is missing.
+    """
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    except ImportError:
+        raise CommandError(
+            "demo --metrics needs the OpenTelemetry SDK: pip install opentelemetry-sdk "
+            "(and, from a checkout of trio-failurelog, pip install '.[otel]')"
+        ) from None
+    reader = InMemoryMetricReader()
+    return MeterProvider(metric_readers=[reader]), reader.get_metrics_data
+
+
+def _metric_lines(data: Any) -> list[str]:
+    """One line per data point: name, attributes, value, unit."""
+    lines: list[str] = []
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    attributes = ", ".join(
+                        f"{key}={value}" for key, value in sorted(point.attributes.items())
+                    )
+                    value = getattr(point, "value", None)
+                    lines.append(f"{metric.name} {{{attributes}}} {value} {metric.unit}".rstrip())
+    return lines
 
 
 # --------------------------------------------------------------------------- main

@@ -1,7 +1,7 @@
 """Terminal output for the command line: plain text always works, rich when it may.
 
 Plain mode writes text only: no colour codes, no cursor movement, so piped
-output is clean. Rich mode (``pip install 'trio-failurelog[cli]'``) is used on
+output is clean. Rich mode (the ``cli`` extra: see :data:`INSTALL_HINT`) is used on
 a terminal when rich is importable: coloured tables and bars. A live status
 line (``\\r`` rewriting) is shown only when the stream is a terminal.
 """
@@ -36,7 +36,7 @@ __all__ = [
     "rich_available",
 ]
 
-INSTALL_HINT: Final = "pip install 'trio-failurelog[cli]'"
+INSTALL_HINT: Final = "from a checkout of trio-failurelog: pip install '.[cli]' (it is not on PyPI)"
 _BAR_WIDTH: Final = 40
 _MAX_CELL: Final = 60
 _TYPE_MARKS: Final = {"no_hit": "n", "low_confidence": "l", "timeout": "t", "error": "e"}

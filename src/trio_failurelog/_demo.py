@@ -15,13 +15,14 @@ command line prints.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -31,6 +32,9 @@ from ._readsql import text_at
 from ._record import RetrievalFailureRecord, RetrievalFailureType
 from ._statistics import LoggerStatistics
 from ._storage import Database
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
 
 __all__ = ["DemoProgress", "DemoResult", "run_demo"]
 
@@ -165,6 +169,8 @@ class DemoResult:
     requests: int
     failures: dict[str, int]
     statistics: LoggerStatistics
+    #: What ``collect_metrics`` returned (``None`` without it).
+    metrics: object = None
 
 
 class _Service:
@@ -275,6 +281,8 @@ async def run_demo(
     seed: int | None = None,
     on_progress: Callable[[DemoProgress], object] | None = None,
     progress_interval: float = 1.0,
+    meter_provider: MeterProvider | None = None,
+    collect_metrics: Callable[[], object] | None = None,
 ) -> DemoResult:
     """Run the simulated retrieval service for ``duration`` seconds at ``rate`` requests/s.
 
@@ -283,7 +291,11 @@ async def run_demo(
     trio task per request, at most ``concurrency`` at once (the request
     generator waits when they are all busy). ``on_progress`` is called every
     ``progress_interval`` seconds, on the trio thread, with the rates of the
-    last interval. Returns once the logger has drained and closed.
+    last interval. With ``meter_provider`` (the ``otel`` extra), the logger is
+    instrumented (:func:`trio_failurelog.instrument`) for the run, and
+    ``collect_metrics()``, called once the logger has closed and before the
+    instruments are removed, gives :attr:`DemoResult.metrics`. Returns once
+    the logger has drained and closed.
 
     Blocks (awaits) for ``duration`` seconds, plus at most ``RECALL_TIMEOUT``
     for the requests in flight and the drain; when the requests cannot keep up
@@ -305,56 +317,62 @@ async def run_demo(
     rng = random.Random(seed)
     wall_start = time.time()
     started_at = text_at(math.floor(wall_start))
-    async with open_failure_logger(database, capacity=capacity, retention_days=None) as logger:
-        service = _Service(logger, rng)
-        start = trio.current_time()
+    with contextlib.ExitStack() as instruments:
+        async with open_failure_logger(database, capacity=capacity, retention_days=None) as logger:
+            if meter_provider is not None:
+                from ._otel import instrument
 
-        async def report_progress() -> None:
-            previous = (start, 0, logger.statistics())
-            while True:
-                await trio.sleep(progress_interval)
-                now = trio.current_time()
-                stats = logger.statistics()
-                last_time, last_requests, last_stats = previous
-                span = max(now - last_time, 1e-9)
-                dropped = stats.dropped_full + stats.dropped_closed
-                last_dropped = last_stats.dropped_full + last_stats.dropped_closed
-                if on_progress is not None:
-                    on_progress(
-                        DemoProgress(
-                            elapsed=now - start,
-                            requests_per_s=(service.requests - last_requests) / span,
-                            logged_per_s=(stats.accepted - last_stats.accepted) / span,
-                            written_per_s=(stats.written - last_stats.written) / span,
-                            dropped_per_s=(dropped - last_dropped) / span,
-                            requests=service.requests,
-                            statistics=stats,
+                instruments.enter_context(instrument(logger, meter_provider=meter_provider))
+            service = _Service(logger, rng)
+            start = trio.current_time()
+
+            async def report_progress() -> None:
+                previous = (start, 0, logger.statistics())
+                while True:
+                    await trio.sleep(progress_interval)
+                    now = trio.current_time()
+                    stats = logger.statistics()
+                    last_time, last_requests, last_stats = previous
+                    span = max(now - last_time, 1e-9)
+                    dropped = stats.dropped_full + stats.dropped_closed
+                    last_dropped = last_stats.dropped_full + last_stats.dropped_closed
+                    if on_progress is not None:
+                        on_progress(
+                            DemoProgress(
+                                elapsed=now - start,
+                                requests_per_s=(service.requests - last_requests) / span,
+                                logged_per_s=(stats.accepted - last_stats.accepted) / span,
+                                written_per_s=(stats.written - last_stats.written) / span,
+                                dropped_per_s=(dropped - last_dropped) / span,
+                                requests=service.requests,
+                                statistics=stats,
+                            )
                         )
-                    )
-                previous = (now, service.requests, stats)
+                    previous = (now, service.requests, stats)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(report_progress)
-            slots = trio.Semaphore(concurrency)
-            deadline = start + duration
-            async with trio.open_nursery() as requests:
-                incident = (start + duration * 0.55, start + duration * 0.55 + duration * 0.12)
-                # The run ends at the deadline, not after rate * duration requests:
-                # when the requests cannot keep up with the rate (all slots busy,
-                # a busy CPU), a count would stretch the run to twice its length
-                # and more. Requests in flight then finish within RECALL_TIMEOUT.
-                # The loop sleeps until each request is due.
-                with trio.move_on_at(deadline):  # noqa: ASYNC912
-                    number = 0
-                    while (due := start + number / rate) < deadline:
-                        await trio.sleep_until(due)
-                        service.incident = incident[0] <= trio.current_time() < incident[1]
-                        await slots.acquire()
-                        requests.start_soon(service.handle, slots)
-                        number += 1
-            await logger.flush()
-            nursery.cancel_scope.cancel()
-        seconds = trio.current_time() - start
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(report_progress)
+                slots = trio.Semaphore(concurrency)
+                deadline = start + duration
+                async with trio.open_nursery() as requests:
+                    incident = (start + duration * 0.55, start + duration * 0.55 + duration * 0.12)
+                    # The run ends at the deadline, not after rate * duration requests:
+                    # when the requests cannot keep up with the rate (all slots busy,
+                    # a busy CPU), a count would stretch the run to twice its length
+                    # and more. Requests in flight then finish within RECALL_TIMEOUT.
+                    # The loop sleeps until each request is due.
+                    with trio.move_on_at(deadline):  # noqa: ASYNC912
+                        number = 0
+                        while (due := start + number / rate) < deadline:
+                            await trio.sleep_until(due)
+                            service.incident = incident[0] <= trio.current_time() < incident[1]
+                            await slots.acquire()
+                            requests.start_soon(service.handle, slots)
+                            number += 1
+                await logger.flush()
+                nursery.cancel_scope.cancel()
+            seconds = trio.current_time() - start
+        metrics = None if collect_metrics is None else collect_metrics()
     return DemoResult(
         database=str(database),
         started_at=started_at,
@@ -362,4 +380,5 @@ async def run_demo(
         requests=service.requests,
         failures=dict(service.failures),
         statistics=logger.statistics(),
+        metrics=metrics,
     )

@@ -1,17 +1,19 @@
-"""Reading failures back: a synchronous reader on plain sqlite3, and its trio twin.
+"""Reading failures back: a synchronous reader, and its trio twin.
 
-The reader opens the database read-only (``mode=ro``), never creates a file,
+The reader opens an SQLite file read-only (``mode=ro``), never creates a file,
 and never takes a write lock, so it can look at a database while a logger (this
-library's or the reference application's) writes to it in WAL mode. Long reads
-are split into short ones: :meth:`FailureReader.query` fetches one page per
-statement (keyset pagination on ``(created_at, id)``), so no read transaction
-stays open between pages to hold back the writer's WAL checkpoints.
+library's or the reference application's) writes to it in WAL mode. A
+``postgresql://`` URL is read through ``_postgres_read`` (the ``postgres``
+extra) in a read-only session. Long reads are split into short ones:
+:meth:`FailureReader.query` fetches one page per statement (keyset pagination
+on ``(created_at, id)``), so no read transaction stays open between pages to
+hold back the writer's WAL checkpoints (or PostgreSQL's vacuum).
 """
 
 from __future__ import annotations
 
 import math
-import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -20,18 +22,18 @@ from typing import Any, Final, TypeVar
 
 import trio
 
-from ._errors import DatabaseSetupError
 from ._readsql import (
     FIELDS,
-    NORMALISE_FUNCTION,
     SELECT,
+    SQLITE,
     Choice,
+    Dialect,
     Execute,
     Filters,
+    ReadConnection,
     TimeBound,
     check_count,
-    connect,
-    normalise_query,
+    open_read_connection,
     row_to_record,
     sql_limit,
     where_clause,
@@ -46,15 +48,12 @@ __all__ = ["AsyncFailureReader", "FailureReader", "open_failure_reader"]
 
 T = TypeVar("T")
 
-#: SQLite virtual-machine instructions between two checks for an abandoned async call.
-_ABORT_CHECK_INSTRUCTIONS: Final = 1000
-
 
 # --------------------------------------------------------------------------- the reader
 
 
 class FailureReader:
-    """Reads ``memory_retrieval_failures`` from an SQLite file, synchronously.
+    """Reads ``memory_retrieval_failures`` from an SQLite file or PostgreSQL, synchronously.
 
     ::
 
@@ -62,27 +61,43 @@ class FailureReader:
             for record in reader.query(failure_type="low_confidence", limit=20):
                 print(record.created_at, record.query_text)
 
+    ``database`` is an SQLite path or a ``postgresql://`` (``postgres://``)
+    URL with the usual libpq parameters; a URL needs the ``postgres`` extra.
     Opening blocks briefly (open plus a schema read) and raises
     :exc:`DatabaseSetupError` when the file does not exist, is not an SQLite
-    database or has no ``memory_retrieval_failures`` table, and
-    :exc:`IncompatibleSchemaError` when the table lacks columns. The file is
-    opened read-only and never created or modified; a logger can keep writing
-    to it (WAL) meanwhile. Every method blocks on SQLite; use
-    :class:`AsyncFailureReader` from trio code. Use from one thread at a time.
+    database, the server cannot be reached or refuses the credentials, the
+    extra is missing, or there is no ``memory_retrieval_failures`` table;
+    :exc:`IncompatibleSchemaError` when the table lacks columns. Messages and
+    ``repr()`` never show a password. The database is opened read-only and
+    never created or modified; a logger can keep writing to it meanwhile.
+
+    Records read from PostgreSQL look like SQLite's: ``created_at`` as UTC
+    text (see :meth:`query`), ids as ints; ``top_score`` and
+    ``confidence_threshold`` are the float4 values the ``REAL`` columns hold
+    (0.42 reads back as 0.41999998688697815). Every method blocks on the
+    database; use :class:`AsyncFailureReader` from trio code. Use from one
+    thread at a time.
     """
 
     def __init__(self, database: Database) -> None:
-        self._conn, self.name = connect(database)
-        self._conn.create_function(NORMALISE_FUNCTION, 1, normalise_query, deterministic=True)
+        self._db: ReadConnection = open_read_connection(database)
+        self.name = self._db.name
+
+    def __repr__(self) -> str:
+        return f"<FailureReader {self.name}>"
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The read-only connection, for your own SQL."""
-        return self._conn
+    def connection(self) -> Any:
+        """The read-only connection, for your own SQL.
+
+        An :class:`sqlite3.Connection` for a file; for a URL, a psycopg
+        ``Connection`` (autocommit, a read-only session in UTC).
+        """
+        return self._db.raw
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
-        self._conn.close()
+        self._db.close()
 
     def __enter__(self) -> FailureReader:
         return self
@@ -96,10 +111,7 @@ class FailureReader:
         self.close()
 
     def _execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
-        try:
-            return self._conn.execute(sql, tuple(params)).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseSetupError(f"cannot read database {self.name}: {exc}") from exc
+        return self._db.execute(sql, params)
 
     def query(
         self,
@@ -121,11 +133,16 @@ class FailureReader:
         and ``created_at`` and hold the values as stored (``failure_type`` is a
         :class:`RetrievalFailureType` when it is one of the four known values).
 
+        ``created_at`` is UTC text ``YYYY-MM-DD HH:MM:SS[.fff[fff]]`` as
+        stored in SQLite; from PostgreSQL in the same form, to the server's
+        microsecond: no fraction for a whole second, three digits for whole
+        milliseconds, six otherwise.
+
         Lazy: rows are fetched ``page_size`` at a time, each page by its own
         short statement, so memory stays bounded and no read transaction is
         held between pages. Rows committed meanwhile may or may not appear.
-        Argument errors raise at the call; each page blocks on SQLite and may
-        raise :exc:`DatabaseSetupError` if the file becomes unreadable.
+        Argument errors raise at the call; each page blocks on the database
+        and may raise :exc:`DatabaseSetupError` if it becomes unreadable.
         """
         filters = Filters.build(
             since=since,
@@ -140,7 +157,7 @@ class FailureReader:
     def _pages(
         self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
     ) -> Iterator[RetrievalFailureRecord]:
-        pager = Pager(filters, limit, oldest_first, page_size)
+        pager = Pager(filters, limit, oldest_first, page_size, self._db.dialect)
         while (page := pager.next_page(self._execute)) is not None:
             yield from page
 
@@ -180,7 +197,7 @@ class FailureReader:
         First yields the last ``backlog`` matching failures (oldest first),
         then polls every ``poll_interval`` seconds (with ``sleep``; at most a
         day between polls) for rows with a larger ``id``, oldest first. Blocks
-        in ``sleep`` and in SQLite; stop by breaking out of the loop (or with
+        in ``sleep`` and on the database; stop by breaking out of the loop (or with
         KeyboardInterrupt). Argument errors raise at the call.
         """
         follower = Follower(
@@ -188,6 +205,7 @@ class FailureReader:
                 failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
             ),
             backlog,
+            self._db.dialect,
         )
         nap = _poll_interval(poll_interval)
         return self._follow(follower, nap, sleep)
@@ -224,7 +242,10 @@ class FailureReader:
         Blocks while it runs a handful of aggregate statements in one read
         transaction (a consistent snapshot); memory stays bounded by the number
         of distinct strategies, latencies and buckets, not by the row count.
-        Raises :exc:`DatabaseSetupError` if the file becomes unreadable.
+        On PostgreSQL: a repeatable-read, read-only transaction, and the
+        repeated queries take memory per distinct failing query text (the
+        server cannot fold case and spaces as Python does). Raises
+        :exc:`DatabaseSetupError` if the database becomes unreadable.
         """
         filters = Filters.build(
             since=since,
@@ -236,8 +257,7 @@ class FailureReader:
         candidates = _candidates(thresholds)
         check_count("top_queries", top_queries)
         check_count("max_buckets", max_buckets, minimum=1)
-        self._execute("BEGIN")
-        try:
+        with self._db.snapshot():
             return summarise(
                 self._execute,
                 filters,
@@ -245,10 +265,8 @@ class FailureReader:
                 top_queries=top_queries,
                 max_buckets=max_buckets,
                 now=time.time(),
+                dialect=self._db.dialect,
             )
-        finally:
-            if self._conn.in_transaction:
-                self._conn.execute("COMMIT")
 
 
 #: The longest a follower sleeps between two polls, whatever it was asked for:
@@ -292,8 +310,14 @@ class Pager:
     """Keyset pagination over ``(created_at, id)``: the state of one :meth:`query`."""
 
     def __init__(
-        self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
+        self,
+        filters: Filters,
+        limit: int | None,
+        oldest_first: bool,
+        page_size: int,
+        dialect: Dialect = SQLITE,
     ) -> None:
+        self._dialect = dialect
         self._filters = filters
         self._remaining = limit
         self._oldest_first = oldest_first
@@ -305,7 +329,7 @@ class Pager:
         """Fetch the next page; ``None`` once there is nothing more. Blocks."""
         if self._done or self._remaining == 0:
             return None
-        conditions, params = self._filters.where(index_on_time=True)
+        conditions, params = self._filters.where(index_on_time=self._dialect.index_hints)
         if self._after is not None:
             conditions.append(f"(created_at, id) {'>' if self._oldest_first else '<'} (?, ?)")
             params.extend(self._after)
@@ -330,13 +354,24 @@ class Pager:
 
 
 class Follower:
-    """The state of one :meth:`FailureReader.follow`: the last ``id`` seen."""
+    """The state of one :meth:`FailureReader.follow`: the last ``id`` seen.
 
-    def __init__(self, filters: Filters, backlog: int) -> None:
+    Where ids do not commit in order (PostgreSQL: a fleet's writers take ids
+    from one sequence in concurrent transactions, and the one holding the
+    lower ids may commit last), a poll also remembers the ids it skipped over
+    and asks for them again for :data:`LATE_COMMIT_GRACE` seconds, so that a
+    row committed late is still followed (after the rows that overtook it).
+    An id that never appears (a rolled-back insert) is forgotten then.
+    """
+
+    def __init__(self, filters: Filters, backlog: int, dialect: Dialect = SQLITE) -> None:
         check_count("backlog", backlog)
         self._filters = filters
         self._backlog = backlog
         self._last_id: int | None = None
+        self._track_gaps = not dialect.ids_commit_in_order
+        #: Skipped ids that may still commit, each with when to stop asking.
+        self._pending: dict[int, float] = {}
 
     def poll(self, execute: Execute, page_size: int = 500) -> list[RetrievalFailureRecord]:
         """Matching rows committed since the last poll, oldest first (the first
@@ -344,6 +379,14 @@ class Follower:
         conditions, params = self._filters.where()
         if self._last_id is None:
             self._last_id = int(execute(f"SELECT coalesce(max(id), 0) FROM {TABLE}", ())[0][0])
+            if self._track_gaps:
+                recent = execute(
+                    f"SELECT id FROM {TABLE} WHERE id > ? ORDER BY id",
+                    [self._last_id - _MAX_PENDING],
+                )
+                self._remember_gaps(
+                    max(self._last_id - _MAX_PENDING, 0), {int(r[0]) for r in recent}
+                )
             if not self._backlog:
                 return []
             conditions.append("id <= ?")
@@ -352,7 +395,8 @@ class Follower:
                 [*params, self._last_id, sql_limit(self._backlog)],
             )
             rows.reverse()
-        else:
+            return [row_to_record(row) for row in rows]
+        if not self._track_gaps:
             conditions.append("id > ?")
             rows = execute(
                 f"{SELECT}{where_clause(conditions)} ORDER BY id LIMIT ?",
@@ -360,7 +404,52 @@ class Follower:
             )
             if rows:
                 self._last_id = int(rows[-1][0])
-        return [row_to_record(row) for row in rows]
+            return [row_to_record(row) for row in rows]
+        return self._poll_with_gaps(execute, conditions, params, page_size)
+
+    def _poll_with_gaps(
+        self, execute: Execute, conditions: list[str], params: list[object], page_size: int
+    ) -> list[RetrievalFailureRecord]:
+        assert self._last_id is not None
+        now = time.monotonic()
+        self._pending = {i: until for i, until in self._pending.items() if until > now}
+        pending = sorted(self._pending)
+        # Every row past the last id or pending, matching the filters or not
+        # (a row that does not match is no gap), with whether it matches.
+        wanted = f"CASE WHEN {' AND '.join(conditions)} THEN 1 ELSE 0 END" if conditions else "1"
+        where = "id > ?" + (f" OR id IN ({', '.join('?' for _ in pending)})" if pending else "")
+        rows = execute(
+            f"SELECT {', '.join(FIELDS)}, {wanted} FROM {TABLE} WHERE {where} ORDER BY id LIMIT ?",
+            [*params, self._last_id, *pending, page_size + len(pending)],
+        )
+        seen = {int(row[0]) for row in rows}
+        for found in seen & self._pending.keys():
+            del self._pending[found]
+        new = [i for i in seen if i > self._last_id]
+        if new:
+            self._remember_gaps(self._last_id, seen)
+            self._last_id = max(new)
+        return [row_to_record(row[:-1]) for row in rows if row[-1]]
+
+    def _remember_gaps(self, after: int, seen: set[int]) -> None:
+        """Remember the ids in ``(after, max(seen)]`` not in ``seen`` (the newest
+        :data:`_MAX_PENDING` of all remembered)."""
+        if not seen:
+            return
+        until = time.monotonic() + LATE_COMMIT_GRACE
+        top = max(seen)
+        for missing in range(max(after, top - _MAX_PENDING) + 1, top):
+            if missing not in seen:
+                self._pending[missing] = until
+        if len(self._pending) > _MAX_PENDING:
+            for old in sorted(self._pending)[: len(self._pending) - _MAX_PENDING]:
+                del self._pending[old]
+
+
+#: How long (seconds) a follower keeps asking for an id it skipped over.
+LATE_COMMIT_GRACE: Final = 30.0
+#: The most skipped ids a follower asks for again.
+_MAX_PENDING: Final = 1000
 
 
 # --------------------------------------------------------------------------- async twin
@@ -371,13 +460,14 @@ class AsyncFailureReader:
 
     Open it with :func:`open_failure_reader`. Every method runs the
     synchronous reader on a worker thread, one call at a time, so the trio
-    thread never blocks on SQLite.
+    thread never blocks on the database.
 
     Cancellation *abandons* the call: the awaiting task gets
     :exc:`trio.Cancelled` at once, the SQL statement running on the thread is
-    interrupted at its next check (every few thousand SQLite instructions), and
-    the reader's next call waits until that thread has stopped. A cancelled
-    read has no effect on the database.
+    interrupted (SQLite: at its next check, every few thousand instructions;
+    PostgreSQL: by a cancel request sent to the server from another thread),
+    and the reader's next call waits until that thread has stopped. A
+    cancelled read has no effect on the database.
     """
 
     def __init__(self, reader: FailureReader) -> None:
@@ -390,12 +480,18 @@ class AsyncFailureReader:
         self._running: int | None = None
         self._abort: int | None = None
         self._closed = False
-        reader.connection.set_progress_handler(self._should_abort, _ABORT_CHECK_INSTRUCTIONS)
+        # Held while a PostgreSQL cancel request is sent, so that it is sent
+        # only while the abandoned call is still the one running.
+        self._state = threading.Lock()
+        reader._db.watch(self._should_abort)
 
     @property
     def name(self) -> str:
-        """The database's display name (its path, quoted)."""
+        """The database's display name (its path or URL without a password, quoted)."""
         return self._reader.name
+
+    def __repr__(self) -> str:
+        return f"<AsyncFailureReader {self.name}>"
 
     def _should_abort(self) -> int:
         return 1 if self._abort is not None and self._abort == self._running else 0
@@ -407,17 +503,34 @@ class AsyncFailureReader:
         call = self._calls  # so that a cancelled call interrupts only itself
 
         def job() -> T:
-            self._running = call
+            with self._state:
+                self._running = call
             try:
                 return fn()
             finally:
-                self._running = None
+                with self._state:
+                    self._running = None
 
         try:
             return await self._thread.run(job)
         except trio.Cancelled:
             self._abort = call
+            self._interrupt(call)
             raise
+
+    def _interrupt(self, call: int) -> None:
+        """Stop ``call``'s statement on the server, from another thread (a cancel
+        request blocks on a connection of its own)."""
+        db = self._reader._db
+        if not db.needs_cancel:
+            return  # the progress handler sees self._abort
+
+        def cancel() -> None:
+            with self._state:
+                if self._running == call:
+                    db.cancel()
+
+        trio.lowlevel.start_thread_soon(cancel, lambda _outcome: None)
 
     def query(
         self,
@@ -444,7 +557,7 @@ class AsyncFailureReader:
             conversation_id=conversation_id,
         )
         _check_paging(limit, page_size)
-        pager = Pager(filters, limit, oldest_first, page_size)
+        pager = Pager(filters, limit, oldest_first, page_size, self._reader._db.dialect)
         execute = self._reader._execute
 
         async def fetch() -> list[RetrievalFailureRecord] | None:
@@ -472,6 +585,7 @@ class AsyncFailureReader:
                 failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
             ),
             backlog,
+            self._reader._db.dialect,
         )
         nap = _poll_interval(poll_interval)
         execute = self._reader._execute
@@ -541,13 +655,14 @@ class AsyncFailureReader:
 
     async def aclose(self) -> None:
         """Close the connection once no call is running (an abandoned call's thread
-        closes it when it finishes). Idempotent; never raises for SQLite errors."""
+        closes it when it finishes). Idempotent; never raises for database errors."""
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
         if self._running is not None:
             self._abort = self._running  # closing: stop the statement under way
+            self._interrupt(self._running)
         await self._thread.close(self._reader.close)
 
 
@@ -609,8 +724,10 @@ def open_failure_reader(database: Database) -> AbstractAsyncContextManager[Async
             async for record in reader.query(failure_type="timeout", limit=50):
                 ...
 
-    Entering opens the database read-only on a worker thread (not
-    cancellable: opening is quick) and raises :exc:`DatabaseSetupError` or
+    Entering opens the database read-only on a worker thread, not
+    cancellable: opening a file is quick; a PostgreSQL server that does not
+    answer is waited for up to 10 s (``connect_timeout`` in the URL sets
+    another bound). It raises :exc:`DatabaseSetupError` or
     :exc:`IncompatibleSchemaError` as :class:`FailureReader` does. Leaving
     closes it, shielded from cancellation, without waiting for an abandoned call.
     """

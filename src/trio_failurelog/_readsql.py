@@ -10,26 +10,32 @@ import math
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._record import RetrievalFailureRecord, RetrievalFailureType
 from ._schema import COLUMNS, TABLE, table_exists
-from ._storage import Database
+from ._storage import Database, _is_driver_missing, is_postgres_url
 
 __all__ = [
     "FAILURE_TYPE_NAMES",
     "NORMALISED_QUERY_SQL",
     "NORMALISE_FUNCTION",
     "SELECT",
+    "SQLITE",
     "SQL_INT_MAX",
     "Choice",
+    "Dialect",
     "Execute",
     "Filters",
+    "ReadConnection",
+    "RepeatedRow",
+    "SQLiteReadConnection",
     "TimeBound",
     "bucket_index_sql",
     "check_count",
@@ -38,7 +44,9 @@ __all__ = [
     "distinct_json_list_sql",
     "epoch_seconds",
     "failure_type_name",
+    "format_created_at",
     "normalise_query",
+    "open_read_connection",
     "row_to_record",
     "score_bin_sql",
     "sql_limit",
@@ -63,6 +71,8 @@ _CREATED_AT: Final = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
 )
 _FAILURE_TYPES: Final = {member.value: member for member in RetrievalFailureType}
+#: SQLite virtual-machine instructions between two checks for an abandoned async call.
+_ABORT_CHECK_INSTRUCTIONS: Final = 1000
 #: How long one statement waits for a lock (only WAL recovery takes one a reader needs).
 _BUSY_TIMEOUT: Final = 5.0
 
@@ -104,6 +114,12 @@ def _format(moment: datetime) -> str:
     if micro % 1000 == 0:
         return f"{text}.{micro // 1000:03d}"
     return f"{text}.{micro:06d}"
+
+
+def format_created_at(moment: datetime) -> str:
+    """A naive UTC datetime as ``created_at`` text: no fraction for a whole second,
+    three digits for whole milliseconds, six otherwise (as :func:`created_at_text`)."""
+    return _format(moment)
 
 
 def _parse_text(value: str, name: str) -> str | datetime:
@@ -196,19 +212,25 @@ def bucket_index_sql(width: int) -> str:
     width = int(width)  # written into the SQL: an int we computed, never user text
     if width < 1:
         raise ValueError(f"bucket width must be at least 1, got {width}")
-    seconds = "CAST(strftime('%s', created_at) AS INTEGER)"
+    # The whole seconds only: SQLite reads a fraction to the millisecond,
+    # rounding, so 12:00:00.9995 would land in the bucket of 12:00:01.
+    seconds = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
     return f"(({seconds}) - ((({seconds}) % {width}) + {width}) % {width}) / {width}"
 
 
 # --------------------------------------------------------------------------- dialect
 
 # The SQL below is SQLite's own; everything else the readers send is portable
-# (``?`` placeholders aside), so a reader of another database replaces these.
+# (``?`` placeholders aside), so a reader of another database brings its own
+# :class:`Dialect` (PostgreSQL's is in ``_postgres_read``).
 
 #: The name under which :func:`normalise_query` is registered on a connection.
 NORMALISE_FUNCTION: Final = "failurelog_normalise"
 #: A failing query's repeat key (see :func:`normalise_query`).
 NORMALISED_QUERY_SQL: Final = f"{NORMALISE_FUNCTION}(query_text)"
+
+#: One repeated query: normalised text, count, last ``created_at``, failure types, strategies.
+RepeatedRow = tuple[str, int, str, list[str], list[str]]
 
 
 def distinct_json_list_sql(column: str) -> str:
@@ -220,6 +242,52 @@ def score_bin_sql() -> str:
     """SQL for a score's histogram bin, ``int((top_score - start) / width + epsilon)``,
     with the three as parameters (truncation toward zero; scores start at ``start``)."""
     return "CAST((top_score - ?) / ? + ? AS INTEGER)"
+
+
+class Dialect:
+    """What the readers' SQL needs that differs between databases: SQLite's here.
+
+    The summary and the pagers call these and nothing database-specific else.
+    """
+
+    #: Whether ``+column`` may be written to steer the planner to the time index.
+    index_hints: bool = True
+    #: Whether a row with a larger id is never committed before one with a
+    #: smaller id (SQLite: one writer at a time, ids taken in commit order).
+    ids_commit_in_order: bool = True
+
+    def bucket_index_sql(self, width: int) -> str:
+        """See :func:`bucket_index_sql`."""
+        return bucket_index_sql(width)
+
+    def score_bin_sql(self) -> str:
+        """See :func:`score_bin_sql`."""
+        return score_bin_sql()
+
+    def float_sql(self, column: str) -> str:
+        """``column`` for arithmetic in double precision (SQLite's REAL is double)."""
+        return column
+
+    def repeated_queries(
+        self, execute: Execute, where: str, params: list[object], top: int
+    ) -> list[RepeatedRow]:
+        """The ``top`` failing queries seen at least twice (by :func:`normalise_query`),
+        most often first, then most recent, then by text. Blocks."""
+        rows = execute(
+            f"SELECT {NORMALISED_QUERY_SQL} AS normalised, count(*), max(created_at), "
+            f"{distinct_json_list_sql('failure_type')}, "
+            f"{distinct_json_list_sql('retrieval_strategy')} "
+            f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
+            "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
+            [*params, sql_limit(top)],
+        )
+        return [
+            (query, count, last_at, json.loads(types), json.loads(strategies))
+            for query, count, last_at, types, strategies in rows
+        ]
+
+
+SQLITE: Final = Dialect()
 
 
 # --------------------------------------------------------------------------- filters
@@ -480,6 +548,114 @@ def connect(database: Database, *, mode: str = "ro") -> tuple[sqlite3.Connection
         conn.close()
         raise
     return conn, name
+
+
+class ReadConnection(Protocol):
+    """One database connection as the readers use it; blocking, one thread at a time.
+
+    :class:`SQLiteReadConnection` here, ``PostgresReadConnection`` in
+    ``_postgres_read``. ``execute`` takes ``?`` placeholders and returns rows
+    as SQLite gives them: ``created_at`` as text, numbers as int or float.
+    """
+
+    #: The database, quoted, for messages: never holds a password.
+    name: str
+    dialect: Dialect
+    #: Whether :meth:`cancel` must be called to stop a statement (else :meth:`watch` does).
+    needs_cancel: bool
+
+    @property
+    def raw(self) -> Any:
+        """The driver's connection."""
+        ...
+
+    def execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
+        """Run one statement, return its rows; :exc:`DatabaseSetupError` on trouble."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """One read-only transaction for the statements in the ``with`` block."""
+        ...
+
+    def watch(self, should_abort: Callable[[], int]) -> None:
+        """Have running statements stop soon after ``should_abort()`` turns true."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop the statement under way (any thread); nothing when none is."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        ...
+
+
+class SQLiteReadConnection:
+    """A read-only (or, for purging, read-write) connection to an SQLite file."""
+
+    dialect: Dialect = SQLITE
+    needs_cancel = False
+
+    def __init__(self, database: Database, *, mode: str = "ro") -> None:
+        self._conn, self.name = connect(database, mode=mode)
+        self._conn.create_function(NORMALISE_FUNCTION, 1, normalise_query, deterministic=True)
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        return self._conn
+
+    def execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseSetupError(f"cannot read database {self.name}: {exc}") from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        self.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
+    def watch(self, should_abort: Callable[[], int]) -> None:
+        self._conn.set_progress_handler(should_abort, _ABORT_CHECK_INSTRUCTIONS)
+
+    def cancel(self) -> None:
+        pass  # the progress handler of watch() stops it
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_read_connection(database: Database) -> ReadConnection:
+    """Open ``database`` for reading: an SQLite file read-only, or a PostgreSQL URL.
+
+    Blocks for the connection and a schema check. Raises
+    :exc:`DatabaseSetupError` (naming the ``postgres`` extra when a URL is
+    given without it) or :exc:`IncompatibleSchemaError`.
+    """
+    if is_postgres_url(database):
+        assert isinstance(database, str)
+        conn: ReadConnection = _postgres_module().PostgresReadConnection(database)
+        return conn
+    return SQLiteReadConnection(database)
+
+
+def _postgres_module() -> Any:
+    """``_postgres_read``, or DatabaseSetupError naming the extra when psycopg is missing."""
+    try:
+        from . import _postgres_read
+    except ImportError as exc:
+        if not _is_driver_missing(exc):
+            raise  # a bug of ours, not a missing extra
+        raise DatabaseSetupError(
+            "a PostgreSQL database needs the 'postgres' extra: "
+            "pip install 'trio-failurelog[postgres]' (from a checkout: "
+            "pip install '.[postgres]')"
+        ) from exc
+    return _postgres_read
 
 
 def normalise_query(text: object) -> str | None:

@@ -10,21 +10,17 @@ the number of rows.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from ._readsql import (
-    NORMALISED_QUERY_SQL,
+    SQLITE,
+    Dialect,
     Execute,
     Filters,
-    bucket_index_sql,
-    distinct_json_list_sql,
     epoch_seconds,
-    score_bin_sql,
-    sql_limit,
     text_at,
     where_clause,
 )
@@ -266,20 +262,29 @@ def summarise(
     top_queries: int,
     max_buckets: int,
     now: float,
+    dialect: Dialect = SQLITE,
 ) -> FailureSummary:
-    """Compute a :class:`FailureSummary` with ``execute`` (which blocks on SQLite).
+    """Compute a :class:`FailureSummary` with ``execute`` (which blocks on the database).
 
     ``now`` (POSIX seconds) ends the timeline of a range with no ``until``.
+    ``dialect`` writes what the database's SQL spells its own way. Text is
+    ordered here, in Python (by code point, as SQLite's BINARY collation
+    does), never by the database's collation, which differs between servers.
     """
     conditions, params = filters.where()
     where = where_clause(conditions)
 
     counts = tuple(
-        TypeStrategyCount(failure_type, strategy, count)
-        for failure_type, strategy, count in execute(
-            f"SELECT failure_type, retrieval_strategy, count(*) FROM {TABLE}{where} "
-            "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
-            params,
+        sorted(
+            (
+                TypeStrategyCount(failure_type, strategy, int(count))
+                for failure_type, strategy, count in execute(
+                    f"SELECT failure_type, retrieval_strategy, count(*) FROM {TABLE}{where} "
+                    "GROUP BY 1, 2",
+                    params,
+                )
+            ),
+            key=lambda item: (-item.count, item.failure_type, item.strategy),
         )
     )
     total = sum(item.count for item in counts)
@@ -291,10 +296,10 @@ def summarise(
     )[0]
     types = _ordered_types({item.failure_type: 0 for item in counts})
     bucket_seconds, timeline = _timeline(
-        execute, where, params, filters, first_at, last_at, types, max_buckets, now
+        execute, where, params, filters, first_at, last_at, types, max_buckets, now, dialect
     )
     bounds, latency = _latency(execute, where, params)
-    edges, low_confidence = _low_confidence(execute, conditions, params, candidates)
+    edges, low_confidence = _low_confidence(execute, conditions, params, candidates, dialect)
     return FailureSummary(
         since=filters.since,
         until=filters.until,
@@ -312,7 +317,7 @@ def summarise(
         latency=latency,
         score_edges=edges,
         low_confidence=low_confidence,
-        repeated_queries=_repeated(execute, where, params, top_queries),
+        repeated_queries=_repeated(execute, where, params, top_queries, dialect),
     )
 
 
@@ -326,6 +331,7 @@ def _timeline(
     types: list[str],
     max_buckets: int,
     now: float,
+    dialect: Dialect,
 ) -> tuple[int, tuple[TimeBucket, ...]]:
     first = None if first_at is None else epoch_seconds(first_at)
     last = None if last_at is None else epoch_seconds(last_at)
@@ -340,7 +346,7 @@ def _timeline(
         return _BUCKET_SIZES[0], ()
     size = _bucket_size(end - start, max_buckets)
     rows = execute(
-        f"SELECT {bucket_index_sql(size)} AS bucket, failure_type, "
+        f"SELECT {dialect.bucket_index_sql(size)} AS bucket, failure_type, "
         f"count(*) FROM {TABLE}{where} GROUP BY 1, 2",
         params,
     )
@@ -423,14 +429,19 @@ def _low_confidence(
     conditions: list[str],
     params: list[object],
     candidates: tuple[float, ...] | None,
+    dialect: Dialect,
 ) -> tuple[tuple[float, ...], tuple[ThresholdStats, ...]]:
     where = where_clause([*conditions, "failure_type = ?"])
     base = [*params, _LOW_CONFIDENCE]
-    rows = execute(
-        "SELECT retrieval_strategy, count(*), count(top_score), min(top_score), "
-        f"avg(top_score), max(top_score), avg(confidence_threshold - top_score) "
-        f"FROM {TABLE}{where} GROUP BY 1 ORDER BY 2 DESC, 1",
-        base,
+    gap = f"{dialect.float_sql('confidence_threshold')} - {dialect.float_sql('top_score')}"
+    rows = sorted(
+        execute(
+            "SELECT retrieval_strategy, count(*), count(top_score), min(top_score), "
+            f"avg(top_score), max(top_score), avg({gap}) "
+            f"FROM {TABLE}{where} GROUP BY 1",
+            base,
+        ),
+        key=lambda row: (-row[1], row[0]),
     )
     if not rows:
         return (), ()
@@ -452,7 +463,7 @@ def _low_confidence(
         edges = _score_edges(low, high)
         bins = len(edges) - 1
         for strategy, index, count in execute(
-            f"SELECT retrieval_strategy, {score_bin_sql()}, count(*) "
+            f"SELECT retrieval_strategy, {dialect.score_bin_sql()}, count(*) "
             f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY 1, 2",
             [edges[0], edges[1] - edges[0], _EDGE_EPSILON, *base],
         ):
@@ -496,25 +507,19 @@ def _low_confidence(
 
 
 def _repeated(
-    execute: Execute, where: str, params: list[object], top: int
+    execute: Execute, where: str, params: list[object], top: int, dialect: Dialect
 ) -> tuple[RepeatedQuery, ...]:
     if top == 0:
         return ()
-    rows = execute(
-        f"SELECT {NORMALISED_QUERY_SQL} AS normalised, count(*), max(created_at), "
-        f"{distinct_json_list_sql('failure_type')}, "
-        f"{distinct_json_list_sql('retrieval_strategy')} "
-        f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
-        "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
-        [*params, sql_limit(top)],
-    )
     return tuple(
         RepeatedQuery(
             query=query,
-            count=count,
+            count=int(count),
             last_at=last_at,
-            failure_types=tuple(_ordered_types(json.loads(types))),
-            strategies=tuple(sorted(json.loads(strategies))),
+            failure_types=tuple(_ordered_types(types)),
+            strategies=tuple(sorted(strategies)),
         )
-        for query, count, last_at, types, strategies in rows
+        for query, count, last_at, types, strategies in dialect.repeated_queries(
+            execute, where, params, top
+        )
     )

@@ -1,0 +1,293 @@
+"""Reading (and purging by hand) a PostgreSQL ``memory_retrieval_failures`` table.
+
+Needs the ``postgres`` extra (psycopg 3). The readers' SQL is portable apart
+from what :class:`PostgresDialect` writes; :class:`PostgresReadConnection`
+makes the server's answers look like SQLite's, so that the summary, the pagers
+and the CLI are the same code for both:
+
+- ``created_at`` (``TIMESTAMPTZ``) comes back as UTC text in the form this
+  library's time bounds take (see ``_readsql.format_created_at``): whole seconds
+  without a fraction, whole milliseconds with three digits, microseconds (the
+  server's precision) with six. Time-bound parameters are such text too, read
+  by the server in the session's time zone, which is set to UTC.
+- ``top_score`` and ``confidence_threshold`` are ``REAL`` (float4) and come
+  back as the exact value stored, 0.42 as 0.41999998688697815: results are
+  fetched in binary format, because text format would print the float4
+  rounded to 0.42 while every comparison on the server (``top_score >= 0.42``)
+  sees the float4 value.
+- ``numeric`` (an ``avg`` of integers) comes back as float.
+
+The connection is in autocommit mode, so no transaction outlives a statement
+(or the summary's one snapshot), and the session is read-only
+(``default_transaction_read_only``) unless it was opened to purge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import psycopg
+
+from ._conninfo import scrub, url_secrets
+from ._errors import DatabaseSetupError, IncompatibleSchemaError
+from ._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
+from ._postgres_store import _connect, _no_nul, _one_line
+from ._readsql import (
+    FIELDS,
+    Dialect,
+    Execute,
+    RepeatedRow,
+    format_created_at,
+    normalise_query,
+    sql_limit,
+)
+from ._schema import TABLE
+from ._storage import StoreOptions, describe_database
+
+__all__ = ["POSTGRES", "PostgresDialect", "PostgresReadConnection", "purge_before"]
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+#: How long a manual purge waits for the purge lock a logger of the fleet holds
+#: (for one chunk's transaction, normally milliseconds).
+_PURGE_LOCK_WAIT: Final = "30s"
+
+_COLUMNS_QUERY: Final = """
+SELECT a.attname FROM pg_attribute a
+WHERE a.attrelid = to_regclass(%s::text) AND a.attnum > 0 AND NOT a.attisdropped
+"""
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL's spelling of what :class:`~trio_failurelog._readsql.Dialect` names."""
+
+    # ``+text`` is no operator in PostgreSQL; its planner needs no such hint.
+    index_hints = False
+    # Concurrent transactions take ids from one sequence and commit in any order.
+    ids_commit_in_order = False
+
+    def bucket_index_sql(self, width: int) -> str:
+        width = int(width)  # written into the SQL: an int we computed, never user text
+        if width < 1:
+            raise ValueError(f"bucket width must be at least 1, got {width}")
+        # floor, as SQLite's dialect does; epoch is exact (numeric).
+        return f"floor(extract(epoch FROM created_at) / {width})::bigint"
+
+    def score_bin_sql(self) -> str:
+        # trunc: a cast to an integer type would round, SQLite's CAST truncates.
+        return "trunc((top_score - ?) / ? + ?)::bigint"
+
+    def float_sql(self, column: str) -> str:
+        # REAL is float4 here, and float4 - float4 is computed in float4: widened
+        # first, a difference is the one SQLite computes from the same values.
+        return f"{column}::float8"
+
+    def repeated_queries(
+        self, execute: Execute, where: str, params: list[object], top: int
+    ) -> list[RepeatedRow]:
+        """As SQLite's, by the same :func:`normalise_query` (Python's casefold and
+        whitespace): the server groups by exact text, the groups are merged here.
+
+        PostgreSQL's ``lower()`` and ``\\s`` depend on the server's locale and
+        differ from Python's, so no SQL expression gives the same key: memory
+        here grows with the number of distinct failing query texts in the range.
+        """
+        merged: dict[str, list[Any]] = {}
+        rows = execute(
+            "SELECT query_text, count(*), max(created_at), array_agg(DISTINCT failure_type), "
+            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}{where} GROUP BY 1",
+            params,
+        )
+        for text, count, last_at, types, strategies in rows:
+            key = normalise_query(text)
+            if key is None:
+                continue
+            entry = merged.get(key)
+            if entry is None:
+                merged[key] = [int(count), last_at, set(types), set(strategies)]
+            else:
+                entry[0] += int(count)
+                entry[1] = max(entry[1], last_at)
+                entry[2].update(types)
+                entry[3].update(strategies)
+        repeated = [
+            (key, count, last_at, sorted(types), sorted(strategies))
+            for key, (count, last_at, types, strategies) in merged.items()
+            if count >= 2
+        ]
+        # ORDER BY count DESC, last_at DESC, text: the text in code point order.
+        repeated.sort(key=lambda row: row[0])
+        repeated.sort(key=lambda row: (row[1], row[2]), reverse=True)
+        return repeated[: sql_limit(top)]
+
+
+POSTGRES: Final = PostgresDialect()
+
+
+#: The type oids whose values :func:`_value` converts: timestamp, timestamptz,
+#: numeric, json and jsonb.
+_CONVERTED: Final = frozenset({1114, 1184, 1700, 114, 3802})
+
+
+def _value(value: object) -> object:
+    """A result value as SQLite's reader would give it."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return format_created_at(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if value is not None and not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a json/jsonb edge_types column
+    return value
+
+
+def _placeholders(sql: str) -> str:
+    """The readers' ``?`` placeholders as psycopg's ``%s`` (a literal % doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresReadConnection:
+    """A connection to a PostgreSQL database for the readers (and the manual purge).
+
+    Blocks in every method. Raises :exc:`DatabaseSetupError` naming the
+    database without its password, with the server's reason scrubbed of it.
+    """
+
+    dialect: Dialect = POSTGRES
+    needs_cancel = True
+
+    def __init__(self, url: str, *, read_only: bool = True) -> None:
+        self._secrets = url_secrets(url)
+        self.name = describe_database(url)
+        conn = _connect(url, self.name, self._secrets, StoreOptions())
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
+            found = {name for (name,) in conn.execute(_COLUMNS_QUERY, (TABLE,))}
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._error("cannot read database", exc) from None
+        except BaseException:
+            conn.close()
+            raise
+        if not found:
+            conn.close()
+            raise DatabaseSetupError(f"database {self.name} has no table {TABLE!r}")
+        missing = [column for column in FIELDS if column not in found]
+        if missing:
+            conn.close()
+            raise IncompatibleSchemaError(
+                f"database {self.name}: table {TABLE!r} lacks column(s) {', '.join(missing)}"
+            )
+        self._conn: Connection = conn
+
+    def __repr__(self) -> str:
+        return f"<PostgresReadConnection {self.name}>"
+
+    @property
+    def raw(self) -> Connection:
+        return self._conn
+
+    def _error(self, what: str, exc: BaseException) -> DatabaseSetupError:
+        detail = scrub(_one_line(str(exc)), self._secrets)
+        return DatabaseSetupError(f"{what} {self.name}: {type(exc).__name__}: {detail}")
+
+    def execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
+        # PostgreSQL text cannot hold U+0000: the writers store it as U+FFFD
+        # (see _postgres_store._no_nul), so a filter value is looked up that way.
+        values = tuple(_no_nul(p) if isinstance(p, str) else p for p in params)
+        try:
+            with self._conn.cursor(binary=True) as cur:
+                cur.execute(_placeholders(sql), values)
+                if cur.description is None:
+                    return []
+                rows = cur.fetchall()
+                # Only the columns of types that need it are converted: converting
+                # every value cost more than the rest of reading a row together.
+                convert = [
+                    i for i, column in enumerate(cur.description) if column.type_code in _CONVERTED
+                ]
+        except psycopg.Error as exc:
+            raise self._error("cannot read database", exc) from None
+        if not convert:
+            return rows
+        converted = []
+        for row in rows:
+            items = list(row)
+            for i in convert:
+                items[i] = _value(items[i])
+            converted.append(tuple(items))
+        return converted
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield
+        finally:
+            # COMMIT ends a transaction an error aborted as a rollback would.
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("COMMIT")
+
+    def watch(self, should_abort: Callable[[], int]) -> None:
+        pass  # cancel() interrupts the server instead
+
+    def cancel(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.cancel()
+
+    def purge_chunk(self, cutoff: str, limit: int) -> int:
+        """Delete up to ``limit`` rows with ``created_at`` before ``cutoff`` (UTC text)
+        in one transaction, under the advisory lock of the logger's purge (waiting
+        for it up to 30 s). Returns how many. Blocks."""
+        conn = self._conn
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(f"SET LOCAL lock_timeout = '{_PURGE_LOCK_WAIT}'")
+                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, PURGE_LOCK))
+                cur.execute(
+                    f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE}"
+                    " WHERE created_at < %s LIMIT %s)",
+                    (cutoff, limit),
+                )
+                return max(cur.rowcount, 0)
+        except psycopg.Error as exc:
+            raise self._error("cannot purge database", exc) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+
+
+def purge_before(
+    url: str,
+    cutoff: str,
+    *,
+    dry_run: bool,
+    chunk_size: int,
+    on_progress: Callable[[int], object] | None,
+) -> int:
+    """``purge_older_than`` for a URL: see there. ``cutoff`` is UTC text."""
+    conn = PostgresReadConnection(url, read_only=dry_run)
+    try:
+        if dry_run:  # one statement in a read-only session: its own read-only transaction
+            return int(
+                conn.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", [cutoff])[0][0]
+            )
+        deleted = 0
+        while True:
+            chunk = conn.purge_chunk(cutoff, chunk_size)
+            deleted += chunk
+            if on_progress is not None:
+                on_progress(deleted)
+            if chunk < chunk_size:
+                return deleted
+    finally:
+        conn.close()
