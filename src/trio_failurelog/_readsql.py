@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._record import RetrievalFailureRecord, RetrievalFailureType
 from ._schema import COLUMNS, TABLE, table_exists
-from ._storage import Database, _is_driver_missing, is_postgres_url
+from ._storage import Database, importing_postgres, is_postgres_url, postgres_url
 
 __all__ = [
     "FAILURE_TYPE_NAMES",
@@ -638,23 +638,15 @@ def open_read_connection(database: Database) -> ReadConnection:
     """
     if is_postgres_url(database):
         assert isinstance(database, str)
-        conn: ReadConnection = _postgres_module().PostgresReadConnection(database)
+        conn: ReadConnection = _postgres_module().PostgresReadConnection(postgres_url(database))
         return conn
     return SQLiteReadConnection(database)
 
 
 def _postgres_module() -> Any:
     """``_postgres_read``, or DatabaseSetupError naming the extra when psycopg is missing."""
-    try:
+    with importing_postgres():
         from . import _postgres_read
-    except ImportError as exc:
-        if not _is_driver_missing(exc):
-            raise  # a bug of ours, not a missing extra
-        raise DatabaseSetupError(
-            "a PostgreSQL database needs the 'postgres' extra: "
-            "pip install 'trio-failurelog[postgres]' (from a checkout: "
-            "pip install '.[postgres]')"
-        ) from exc
     return _postgres_read
 
 

@@ -10,8 +10,9 @@ PostgreSQL (the ``postgres`` extra), anything else is an SQLite path.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -27,8 +28,10 @@ __all__ = [
     "StoreOptions",
     "Synchronous",
     "describe_database",
+    "importing_postgres",
     "is_postgres_url",
     "open_store",
+    "postgres_url",
     "store_kind",
 ]
 
@@ -149,6 +152,29 @@ def _is_driver_missing(error: ImportError) -> bool:
     return str(module).partition(".")[0] in _DRIVER_PACKAGES
 
 
+@contextlib.contextmanager
+def importing_postgres() -> Iterator[None]:
+    """Around an import of the PostgreSQL modules: psycopg missing (or unusable,
+    without libpq) is a :exc:`DatabaseSetupError` naming the ``postgres`` extra;
+    an ImportError of the library's own (a bug) comes out as it is."""
+    try:
+        yield
+    except ImportError as exc:
+        if not _is_driver_missing(exc):
+            raise
+        raise DatabaseSetupError(
+            "a PostgreSQL database needs the 'postgres' extra: "
+            "pip install 'trio-failurelog[postgres]' (from a checkout: "
+            "pip install '.[postgres]')"
+        ) from exc
+
+
+def postgres_url(database: str) -> str:
+    """``database`` with its scheme in lower case, as libpq wants it."""
+    scheme, _, rest = database.partition("://")
+    return f"{scheme.lower()}://{rest}"
+
+
 def open_store(database: Database, options: StoreOptions) -> Store:
     """Open the store for ``database``: connect, check or create the table.
 
@@ -158,18 +184,9 @@ def open_store(database: Database, options: StoreOptions) -> Store:
     """
     if is_postgres_url(database):
         assert isinstance(database, str)
-        try:
+        with importing_postgres():
             from ._postgres_store import PostgresStore
-        except ImportError as exc:
-            if not _is_driver_missing(exc):
-                raise  # a bug of ours, not a missing extra
-            raise DatabaseSetupError(
-                "a PostgreSQL database needs the 'postgres' extra: "
-                "pip install 'trio-failurelog[postgres]' (from a checkout: "
-                "pip install '.[postgres]')"
-            ) from exc
-        scheme, _, rest = database.partition("://")
-        return PostgresStore.open(f"{scheme.lower()}://{rest}", options)
+        return PostgresStore.open(postgres_url(database), options)
     from ._sqlite_store import SQLiteStore  # keeps the modules acyclic
 
     return SQLiteStore.open(

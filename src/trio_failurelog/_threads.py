@@ -115,7 +115,7 @@ class SerialThread:
             if done is not None:
                 # Finished before the cancellation reached us: its outcome stands,
                 # and the cancellation comes again at the caller's next checkpoint.
-                return done.unwrap()
+                return done.unwrap()  # noqa: ASYNC104  # it finished: its outcome stands
             raise
         except BaseException:
             idle.set()

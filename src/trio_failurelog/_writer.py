@@ -342,7 +342,7 @@ class BatchWriter:
         records have arrived, or by a flush or close.
         """
         if self._outgoing is not None:
-            return True  # a batch handed to the store before, and not settled: as it is
+            return True  # noqa: ASYNC910  # handed to the store before: sent again as it is
         batch = self._batch
         self._take_buffered()
         if not batch:
@@ -477,7 +477,7 @@ class BatchWriter:
             if store.is_transient(exc):  # busy: the next round comes after the next batch
                 log.debug("trio_failurelog: retention purge put off: %s", exc)
                 self._batches_since_purge = self._settings.purge_every - 1
-                return
+                return  # noqa: ASYNC910  # put off
             self.last_error = f"retention purge failed: {type(exc).__name__}: {exc}"
             due = self._purge_warnings.add(1)
             if due:

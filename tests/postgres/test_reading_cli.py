@@ -192,6 +192,10 @@ def _error_urls(pg_server: PgServer, pg_db: str, secret_role: str) -> dict[str, 
             f"postgres://{secret_role}@127.0.0.1:{down}/{pg_db}?password={quoted}&connect_timeout=2"
         ),
         "malformed": f"postgresql://{secret_role}:{quoted}@127.0.0.1:{down}/{pg_db}?bogus=1",
+        # libpq takes "#" and "?" in a password as they are; so must the redaction.
+        "raw # and ? in the password": (
+            f"postgresql://{secret_role}:r#w?DISTINCT-PW@127.0.0.1:{down}/{pg_db}"
+        ),
     }
 
 
