@@ -6,7 +6,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from trio_failurelog import TABLE, LoggerStatistics, RetrievalFailureRecord
+from trio_failurelog._cli import main
 
 
 def record(i: int = 0, **overrides: Any) -> RetrievalFailureRecord:
@@ -43,3 +46,13 @@ def assert_accounted(stats: LoggerStatistics) -> None:
     """The invariant every quiescent snapshot must satisfy."""
     assert stats.accepted == stats.written + stats.failed + stats.queued, stats
     assert stats.queued >= 0, stats
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """The command line run in-process: its exit status, standard output and error."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit:  # argparse: --help, usage errors
+        code = int(exit.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -22,18 +22,10 @@ from trio_failurelog._reader import FailureReader
 from trio_failurelog._schema import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
+from .helpers import run_cli as run
 from .test_summary import ROWS, T0, T1
 
 Run = tuple[int, str, str]
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit:  # argparse: --help, usage errors
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

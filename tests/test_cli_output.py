@@ -20,17 +20,9 @@ from trio_failurelog._console import Console
 from trio_failurelog._export import write_jsonl
 
 from ._failuredb import make_db, row
+from .helpers import run_cli as run
 
 PRIVATE = 0o600
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

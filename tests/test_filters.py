@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from trio_failurelog import FailureReader, RetrievalFailureType, open_failure_reader
-from trio_failurelog._cli import main
 from trio_failurelog._html import render_html
 
 from ._failuredb import make_db, row
+from .helpers import run_cli as run
 
 HUGE = 10**30
 VALID = "no_hit, low_confidence, timeout, error"
@@ -38,15 +38,6 @@ def db(tmp_path: Path) -> Path:
             ),
         ],
     )
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ------------------------------------------------------------------ the reader

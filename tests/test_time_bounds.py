@@ -17,12 +17,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_failurelog import FailureReader, open_failure_reader
-from trio_failurelog._cli import main
 from trio_failurelog._html import render_html
 from trio_failurelog._purge import purge_older_than
 from trio_failurelog._readsql import created_at_text, epoch_seconds, text_at
 
 from ._failuredb import make_db, row, stored_rows
+from .helpers import run_cli as run
 
 STORED_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3,6})?")
 HUGE = timedelta(days=10**7)  # about 27,000 years: off the calendar both ways from now
@@ -211,15 +211,6 @@ def test_purge_takes_every_bound(db: Path, before: Any, deleted: int, left: int)
 
 
 # ------------------------------------------------------------------ the command line
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize(
