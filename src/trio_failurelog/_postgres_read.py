@@ -37,6 +37,7 @@ from ._conninfo import scrub, url_secrets
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
 from ._postgres_store import _connect, _no_nul, _one_line
+from ._purge import purge_in_chunks
 from ._readsql import (
     FIELDS,
     Dialect,
@@ -281,13 +282,8 @@ def purge_before(
             return int(
                 conn.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", [cutoff])[0][0]
             )
-        deleted = 0
-        while True:
-            chunk = conn.purge_chunk(cutoff, chunk_size)
-            deleted += chunk
-            if on_progress is not None:
-                on_progress(deleted)
-            if chunk < chunk_size:
-                return deleted
+        return purge_in_chunks(
+            lambda: conn.purge_chunk(cutoff, chunk_size), chunk_size, on_progress
+        )
     finally:
         conn.close()

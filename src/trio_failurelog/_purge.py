@@ -16,7 +16,7 @@ from ._schema import TABLE
 from ._sqlite_store import SQLiteStore
 from ._storage import Database, is_postgres_url
 
-__all__ = ["purge_older_than"]
+__all__ = ["purge_in_chunks", "purge_older_than"]
 
 #: Rows deleted per transaction.
 PURGE_CHUNK: Final = 1000
@@ -67,13 +67,24 @@ def purge_older_than(
             ).fetchone()
             return int(row[0])
         store = SQLiteStore(conn, name)
-        deleted = 0
-        while True:
-            chunk = store.purge_chunk_before_text(cutoff, chunk_size)
-            deleted += chunk
-            if on_progress is not None:
-                on_progress(deleted)
-            if chunk < chunk_size:
-                return deleted
+        return purge_in_chunks(
+            lambda: store.purge_chunk_before_text(cutoff, chunk_size), chunk_size, on_progress
+        )
     finally:
         conn.close()
+
+
+def purge_in_chunks(
+    delete_chunk: Callable[[], int],
+    chunk_size: int,
+    on_progress: Callable[[int], object] | None,
+) -> int:
+    """Call ``delete_chunk()`` until it deletes fewer than ``chunk_size``; the total."""
+    deleted = 0
+    while True:
+        chunk = delete_chunk()
+        deleted += chunk
+        if on_progress is not None:
+            on_progress(deleted)
+        if chunk < chunk_size:
+            return deleted
