@@ -6,8 +6,10 @@ plus a count; ``send()`` waits through the channel when the buffer is full;
 ``aclose()`` and ``statistics()`` control and observe. Everything else (the
 batching, the store, the drain) is the writer's, in :mod:`._writer`.
 
-Records leave the channel in the order they were accepted, so "every record
-accepted before this point" is simply "the first *n* accepted", and the
+A record counts as accepted when it enters the channel (a parked ``send()``'s
+record when the writer moves it into the buffer), and records leave the channel
+in that order, so "every record accepted before this point" is simply "the
+first *n* accepted", and the
 writer's running count of settled (written or failed) records tells when they
 are done: that is all ``flush()`` needs, and ``queued`` is counted, not looked
 for.
