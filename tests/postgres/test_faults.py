@@ -156,7 +156,9 @@ async def _log_while(
     return stats, rows
 
 
-async def test_killed_connections_mid_stream(pg_url: str, pg_server: PgServer, pg_db: str) -> None:
+async def test_killed_connections_mid_stream(
+    pg_url: str, pg_server: PgServer, pg_db: str, lib_log: pytest.LogCaptureFixture
+) -> None:
     kills: list[int] = []
 
     def killer(done: threading.Event) -> None:
@@ -177,7 +179,10 @@ async def test_killed_connections_mid_stream(pg_url: str, pg_server: PgServer, p
     assert stats.accepted == stats.written + stats.failed
     assert rows == stats.written
     assert stats.failed == 0, stats.last_error
-    assert stats.retries >= 1
+    # The store came back after the kills. Whether the writer had to retry depends
+    # on where a kill lands: one during a COMMIT is settled inside the store, with
+    # no retry, so retries are not a measure of it.
+    assert any("reconnected" in r.getMessage() for r in lib_log.records)
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
