@@ -102,8 +102,8 @@ def _commit_latencies(sink: list[float]) -> Iterator[None]:
     """Note, for every record written, the seconds from its ``log()`` to its commit."""
     write_batch = SQLiteStore.write_batch
 
-    def timed(self: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
-        outcome = write_batch(self, items)
+    def timed(self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any) -> BatchOutcome:
+        outcome = write_batch(self, items, **kwargs)
         committed = time.time()
         sink.extend([committed - stamp for _record, stamp in items])
         return outcome

@@ -6,12 +6,17 @@ created for the run and dropped after it) or, without one, a throw-away
 server started from the local PostgreSQL installation like the tests' (with
 fsync on: durable commits, as in production).
 
-* ``raw``: the limit. psycopg ``COPY ... FROM STDIN`` with ``write_row`` of
-  rows prebuilt by the library's own row conversion, one transaction per batch
-  of the library's ``batch_size``, from one process; no trio, no records.
+* ``raw``: the limit the issue set. psycopg ``COPY ... FROM STDIN`` (text,
+  psycopg's default) with ``write_row`` of rows prebuilt by the library's own
+  row conversion, one transaction per batch of the library's ``batch_size``,
+  from one process; no trio, no records. Timed after connecting.
+* ``raw_binary``: the same in binary COPY (``FORMAT BINARY``, ``set_types``),
+  rows prebuilt by the library's own binary conversion: a stricter limit,
+  since the library sends binary COPY itself when the table allows it.
 * ``ours``: ``await logger.send(record)`` for every record inside
-  ``open_failure_logger(url)`` with the library's defaults, timed until the
-  ``async with`` block has exited.
+  ``open_failure_logger(url)`` with the library's defaults, timed from inside
+  the block (once connected, like raw) until the ``async with`` block has
+  exited (everything written, the connection closed).
 
 Each contender writes into a freshly created table. Each repeat runs both, in
 rotated order; the figure is the median, in records per second.
@@ -45,7 +50,7 @@ from ._common import DEFAULTS, frozen_heap, make_records, rotated
 
 __all__ = ["PgParams", "run"]
 
-CONTENDERS: Final = ("raw", "ours")
+CONTENDERS: Final = ("raw", "raw_binary", "ours")
 _ROOT: Final = Path(__file__).resolve().parent.parent
 
 
@@ -122,16 +127,23 @@ def _count(url: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _raw(url: str, batches: list[list[tuple[object, ...]]]) -> float:
+Batches = list[list[tuple[object, ...]]]
+
+
+def _raw(url: str, batches: Batches, *, binary: bool = False) -> float:
     import psycopg
 
-    from trio_failurelog._postgres_schema import COPY_SQL
+    from trio_failurelog._postgres_schema import COPY_BINARY_SQL, COPY_SQL
+    from trio_failurelog._postgres_store import _BINARY_TYPES
 
     conn = psycopg.connect(url, autocommit=True)
+    sql = COPY_BINARY_SQL if binary else COPY_SQL
     try:
         started = time.perf_counter()
         for rows in batches:
-            with conn.transaction(), conn.cursor() as cur, cur.copy(COPY_SQL) as copy:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
+                if binary:
+                    copy.set_types(_BINARY_TYPES)
                 for row in rows:
                     copy.write_row(row)
         return time.perf_counter() - started
@@ -140,32 +152,42 @@ def _raw(url: str, batches: list[list[tuple[object, ...]]]) -> float:
 
 
 async def _ours(url: str, records: list[RetrievalFailureRecord]) -> tuple[float, Any]:
-    started = time.perf_counter()
     async with open_failure_logger(url) as failures:
+        started = time.perf_counter()
         for record in records:
             await failures.send(record)
     return time.perf_counter() - started, failures.statistics()
 
 
-def _prebuilt_rows(url: str, records: list[RetrievalFailureRecord]) -> list[tuple[object, ...]]:
-    """Rows built by the library's own conversion (an open store's ``_row``)."""
-    from trio_failurelog._postgres_store import PostgresStore
+def _prebuilt_rows(
+    url: str, records: list[RetrievalFailureRecord]
+) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    """Rows built by the library's own conversions: text (an open store's
+    ``_row``) and binary (``_binary_rows``)."""
+    from trio_failurelog._postgres_store import PostgresStore, _binary_rows
     from trio_failurelog._storage import StoreOptions
 
     store = PostgresStore.open(url, StoreOptions())
     try:
         base = time.time()
-        return [store._row((record, base + i * 1e-5)) for i, record in enumerate(records)]
+        items = [(record, base + i * 1e-5) for i, record in enumerate(records)]
+        binary = _binary_rows(items)
+        assert binary is not None, "the benchmark's records are all plain"
+        return [store._row(item) for item in items], binary
     finally:
         store.close()
 
 
 def _throughput(url: str, params: PgParams) -> dict[str, Any]:
     records = make_records(params.records)
-    rows = _prebuilt_rows(url, records)
+    text_rows, binary_rows = _prebuilt_rows(url, records)
     batch_size: int = DEFAULTS["batch_size"]
-    batches = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
-    del rows
+
+    def batched(rows: list[tuple[object, ...]]) -> Batches:
+        return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+
+    batches = {"raw": batched(text_rows), "raw_binary": batched(binary_rows)}
+    del text_rows, binary_rows
     with frozen_heap():
         return _measure(url, params, records, batches)
 
@@ -174,15 +196,15 @@ def _measure(
     url: str,
     params: PgParams,
     records: list[RetrievalFailureRecord],
-    batches: list[list[tuple[object, ...]]],
+    batches: dict[str, Batches],
 ) -> dict[str, Any]:
     batch_size: int = DEFAULTS["batch_size"]
     seconds: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     for repeat in range(params.repeats):
         for name in rotated(CONTENDERS, repeat):
             _fresh_table(url)
-            if name == "raw":
-                elapsed = _raw(url, batches)
+            if name != "ours":
+                elapsed = _raw(url, batches[name], binary=name == "raw_binary")
             else:
                 elapsed, stats = trio.run(_ours, url, records)
                 if stats.written != len(records) or stats.failed:
@@ -200,7 +222,10 @@ def _measure(
         "batch_size": batch_size,
         "seconds": seconds,
         "records_per_second": rates,
-        "ratios": {"ours_vs_raw": rates["ours"] / rates["raw"]},
+        "ratios": {
+            "ours_vs_raw": rates["ours"] / rates["raw"],
+            "ours_vs_raw_binary": rates["ours"] / rates["raw_binary"],
+        },
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -43,11 +43,20 @@ ops = st.lists(
 
 
 class FlakyStore(SQLiteStore):
-    """Fails the writes it is told to, like a disk with passing trouble."""
+    """Fails the writes it is told to, like a disk with passing trouble.
+
+    It also says at once that each batch is on its way (``sent``), as the
+    PostgreSQL store does, so that the writer takes the next batch while this
+    one is written, fails, or is retried.
+    """
 
     failures_planned = 0
 
-    def write_batch(self, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def write_batch(
+        self, items: Sequence[QueuedRecord], *, sent: Callable[[], object] | None = None
+    ) -> BatchOutcome:
+        if sent is not None:
+            sent()
         if FlakyStore.failures_planned:
             FlakyStore.failures_planned -= 1
             raise sqlite3.OperationalError("disk I/O error (planned)")

@@ -538,12 +538,14 @@ def faulty_writes(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]
     plan: list[BaseException | None] = []
     real = SQLiteStore.write_batch
 
-    def write_batch(self: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def write_batch(
+        self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
         if plan:
             error = plan.pop(0)
             if error is not None:
                 raise error
-        return real(self, items)
+        return real(self, items, **kwargs)
 
     monkeypatch.setattr(SQLiteStore, "write_batch", write_batch)
     return plan
@@ -675,11 +677,13 @@ async def test_drain_timeout_is_honoured_when_the_disk_hangs(
     real = SQLiteStore.write_batch
     calls: list[int] = []
 
-    def hanging_write(self: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def hanging_write(
+        self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
         calls.append(len(items))
         if len(calls) > 1:
             release.wait(30)  # a disk that stops answering after the first write
-        return real(self, items)
+        return real(self, items, **kwargs)
 
     monkeypatch.setattr(SQLiteStore, "write_batch", hanging_write)
     try:
@@ -825,10 +829,12 @@ def test_an_interrupt_during_the_drain_still_closes_the_logger(
 ) -> None:
     real = SQLiteStore.write_batch
 
-    def interrupted(self: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def interrupted(
+        self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
         if holder[0].statistics().closed:
             raise KeyboardInterrupt  # Ctrl-C lands in the writer while it drains
-        return real(self, items)
+        return real(self, items, **kwargs)
 
     monkeypatch.setattr(SQLiteStore, "write_batch", interrupted)
     holder: list[RetrievalFailureLogger] = []

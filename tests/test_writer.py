@@ -148,6 +148,104 @@ async def test_sends_waiting_when_the_logger_closes_are_refused_and_counted(
     assert (stats.written, stats.queued) == (stats.accepted, 0)
 
 
+# ------------------------------------------------------------- taking the next batch while writing
+
+
+class _HeldStore:
+    """Makes SQLite's first write behave like a server's: it says its rows are
+    on their way (``sent``) once the test has filled the buffer, then waits
+    for the test's word before writing."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.writing = threading.Event()  # the first write has begun
+        self.filled = threading.Event()  # the test has filled the buffer
+        self.release = threading.Event()  # the first write may go on
+        self.batches: list[int] = []
+        real = SQLiteStore.write_batch
+
+        def write_batch(
+            store: SQLiteStore,
+            items: Sequence[QueuedRecord],
+            *,
+            sent: Callable[[], object] | None = None,
+        ) -> BatchOutcome:
+            self.batches.append(len(items))
+            if len(self.batches) == 1:
+                self.writing.set()
+                self.filled.wait(10)
+                assert sent is not None
+                sent()
+                self.release.wait(10)
+            return real(store, items)
+
+        monkeypatch.setattr(SQLiteStore, "write_batch", write_batch)
+
+
+async def test_the_next_batch_is_taken_while_the_store_waits_on_its_database(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A producer parked on a full buffer goes on while the database works,
+    # not only once the write has returned.
+    held = _HeldStore(monkeypatch)
+    with trio.fail_after(20):  # a safety net against a hang, not a timing check
+        async with open_failure_logger(
+            db_path, capacity=8, batch_size=4, flush_interval=100
+        ) as failures:
+            for i in range(4):  # a full batch: written at once
+                failures.log(record(i))
+            await trio.to_thread.run_sync(held.writing.wait)
+            for i in range(4, 12):  # the buffer, full
+                failures.log(record(i))
+            sent = trio.Event()
+
+            async def producer() -> None:
+                assert await failures.send(record(12))  # parks: no room
+                sent.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(producer)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not sent.is_set()
+                held.filled.set()  # the store says its rows are sent, and waits
+                await sent.wait()  # room made while the first write is still held
+                stats = failures.statistics()
+                assert (stats.accepted, stats.written, stats.queued) == (13, 0, 13)
+                assert held.batches == [4]
+                held.release.set()
+    stats = failures.statistics()
+    assert (stats.written, stats.failed, stats.queued) == (13, 0, 0)
+    assert held.batches[:2] == [4, 4]  # the batch taken early went next, whole
+    texts = [row[0] for row in fetch(db_path, f"SELECT query_text FROM {TABLE} ORDER BY id")]
+    assert texts == [record(i).query_text for i in range(13)]
+
+
+async def test_a_batch_taken_during_a_write_that_never_ends_is_counted_failed(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The drain deadline passes while the first write hangs: it, the batch
+    # taken during it, and what is still buffered all count as failed.
+    held = _HeldStore(monkeypatch)
+    try:
+        with trio.fail_after(20):  # a safety net against a hang, not a timing check
+            async with open_failure_logger(
+                db_path, capacity=8, batch_size=4, flush_interval=100, drain_timeout=0.2
+            ) as failures:
+                for i in range(4):
+                    failures.log(record(i))
+                await trio.to_thread.run_sync(held.writing.wait)
+                for i in range(4, 12):
+                    failures.log(record(i))
+                held.filled.set()
+                assert await failures.send(record(12))  # room made by the early take
+                failures.log(record(13))
+        stats = failures.statistics()
+        assert_accounted(stats)
+        assert (stats.accepted, stats.written, stats.failed, stats.queued) == (14, 0, 14, 0)
+        assert held.batches == [4]
+    finally:
+        held.release.set()
+
+
 # ---------------------------------------------------------------- the second Ctrl-C
 
 
@@ -282,9 +380,11 @@ async def test_an_abandoned_write_closes_the_database_after_it(
     closed = threading.Event()
     real_write, real_close = SQLiteStore.write_batch, SQLiteStore.close
 
-    def hung_write(store: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def hung_write(
+        store: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
         release.wait(30)
-        return real_write(store, items)
+        return real_write(store, items, **kwargs)
 
     def close(store: SQLiteStore) -> None:
         real_close(store)

@@ -17,6 +17,7 @@ from ._schema import COLUMNS, TABLE
 
 __all__ = [
     "ADVISORY_CLASS",
+    "COPY_BINARY_SQL",
     "COPY_SQL",
     "CREATE_TABLE",
     "INSERT_SQL",
@@ -36,6 +37,7 @@ SCHEMA_LOCK: Final = 1
 PURGE_LOCK: Final = 2
 
 COPY_SQL: Final = f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN"
+COPY_BINARY_SQL: Final = COPY_SQL + " (FORMAT BINARY)"
 INSERT_SQL: Final = (
     f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
 )
@@ -88,6 +90,25 @@ _EXPECTED: Final[dict[str, tuple[frozenset[str], bool]]] = {
     "created_at": (frozenset({"timestamptz"}), False),
 }
 
+#: Each column's type as :data:`CREATE_TABLE` makes it (pg_type names). Binary
+#: COPY carries no types (the server reads each field as its column's type), so
+#: it is only used on a table whose columns have exactly these.
+REFERENCE_TYPES: Final[dict[str, str]] = {
+    "conversation_id": "int8",
+    "turn_index": "int8",
+    "failure_type": "text",
+    "retrieval_strategy": "text",
+    "query_text": "text",
+    "query_len": "int8",
+    "top_score": "float4",
+    "confidence_threshold": "float4",
+    "result_count": "int8",
+    "latency_ms": "int8",
+    "edge_types": "text",
+    "error_context": "text",
+    "created_at": "timestamptz",
+}
+
 # The table visible through search_path, as the reference application's plain
 # "memory_retrieval_failures" in its queries finds it.
 _COLUMNS_QUERY: Final = """
@@ -104,8 +125,8 @@ WHERE i.indrelid = to_regclass(%s::text)
 """
 
 
-def check_table(conn: psycopg.Connection[Any]) -> bool:
-    """Check the existing table; return ``False`` when there is none.
+def check_table(conn: psycopg.Connection[Any]) -> dict[str, str] | None:
+    """Check the existing table; return each column's type, or ``None`` when there is none.
 
     Raises :exc:`IncompatibleSchemaError` naming each problem unless the table
     accepts our rows: every column we write, of a type that takes our values
@@ -117,7 +138,7 @@ def check_table(conn: psycopg.Connection[Any]) -> bool:
         for name, typname, notnull, has_default in conn.execute(_COLUMNS_QUERY, (TABLE,))
     }
     if not found:
-        return False
+        return None
     problems: list[str] = []
     for name, (types, nullable) in _EXPECTED.items():
         if name not in found:
@@ -139,7 +160,7 @@ def check_table(conn: psycopg.Connection[Any]) -> bool:
         raise IncompatibleSchemaError(
             f"table {TABLE!r} has an incompatible shape: " + "; ".join(problems)
         )
-    return True
+    return {name: typname for name, (typname, _notnull, _has_default) in found.items()}
 
 
 def _check_privileges(conn: psycopg.Connection[Any]) -> None:
@@ -173,10 +194,12 @@ _CREATE_RACES: Final = (
 _CREATE_ATTEMPTS: Final = 5
 
 
-def ensure_schema(conn: psycopg.Connection[Any]) -> None:
+def ensure_schema(conn: psycopg.Connection[Any]) -> bool:
     """Create the table and its indexes when missing, or check the existing table.
 
-    ``conn`` must be in autocommit mode. Runs in one transaction under an
+    Returns whether the table's columns have exactly the
+    :data:`REFERENCE_TYPES` (so that binary COPY fits). ``conn`` must be in
+    autocommit mode. Runs in one transaction under an
     advisory lock (:data:`SCHEMA_LOCK`), so that processes of ours starting at
     once take turns; a creator that takes no lock is handled by retrying.
     Raises :exc:`IncompatibleSchemaError`, or psycopg's errors.
@@ -185,8 +208,10 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, SCHEMA_LOCK))
-                if not check_table(conn):
+                types = check_table(conn)
+                if types is None:
                     conn.execute(CREATE_TABLE)
+                    types = REFERENCE_TYPES
                 _check_privileges(conn)
                 indexed = {name for (name,) in conn.execute(_LEADING_INDEXED_QUERY, (TABLE,))}
                 for column in _INDEXED_COLUMNS:
@@ -194,7 +219,8 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
                         conn.execute(
                             f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{column} ON {TABLE} ({column})"
                         )
-            return
+            return all(types[name] == typname for name, typname in REFERENCE_TYPES.items())
         except _CREATE_RACES:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
+    raise AssertionError("unreachable: the last attempt returns or raises")

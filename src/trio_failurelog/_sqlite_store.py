@@ -403,8 +403,14 @@ class SQLiteStore:
             record.created_at or self._created_at(stamp),
         )
 
-    def write_batch(self, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def write_batch(
+        self, items: Sequence[QueuedRecord], *, sent: Callable[[], object] | None = None
+    ) -> BatchOutcome:
         """Insert ``items`` in one transaction.
+
+        ``sent`` is never called: the rows are bound, in Python, as SQLite
+        steps through them, so no part of the call waits without the GIL long
+        enough to be worth taking the next batch during it.
 
         When a row is refused (a constraint, a trigger), the batch is written
         again row by row, each under a savepoint, so the others still land.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -87,10 +87,16 @@ class Store(Protocol):
     #: The database, named for messages: never holds a password.
     name: str
 
-    def write_batch(self, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def write_batch(
+        self, items: Sequence[QueuedRecord], *, sent: Callable[[], object] | None = None
+    ) -> BatchOutcome:
         """Insert ``items`` in one transaction; a row the database refuses costs that row only.
 
-        Raises for trouble with the whole batch; nothing is acknowledged then.
+        ``sent``, if given, may be called (on this thread, quickly; again is
+        harmless) when the batch has been handed to the database and
+        the rest of the call only waits for it: the writer then takes the next
+        batch from the channel. Raises for trouble with the whole batch;
+        nothing is acknowledged then.
         """
         ...
 

@@ -7,7 +7,10 @@ full, a flush asks for it, or the logger closes, and hands the batch to the
 :class:`~trio_failurelog._storage.Store` through ``trio.to_thread.run_sync``
 (by way of :class:`~trio_failurelog._threads.SerialThread`). While gathering it
 does not wake per record: the logger's front wakes it once enough records have
-arrived to fill the batch or half the buffer. Busy databases are retried with
+arrived to fill the batch or half the buffer. While a batch is being written,
+the next one is taken from the channel once the store says its thread only
+waits on the database (see :meth:`BatchWriter._take_while_writing`). Busy
+databases are retried with
 backoff; other storage errors fail the batch, counted and warned about, never
 raised. Closing the send channel ends it: what is left is drained, shielded,
 for at most ``drain_timeout`` seconds, and the store is closed.
@@ -15,6 +18,7 @@ for at most ``drain_timeout`` seconds, and the store is closed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -100,6 +104,7 @@ class BatchWriter:
         "_on_finished",
         "_on_moved",
         "_outgoing",
+        "_prefetch_lot",
         "_purge_warnings",
         "_receive",
         "_redaction_warnings",
@@ -142,10 +147,12 @@ class BatchWriter:
         self._thread = SerialThread()
         #: The open store, once :meth:`run` has opened it.
         self.store: Store | None = None
-        # The partial batch lives here so that the shutdown drain finds it
-        # after a cancelled write; once handed to the store, it is _outgoing.
+        # The batch being gathered lives here, so that the shutdown drain finds
+        # it; once handed to the store it is _outgoing (kept after a cancelled
+        # write, to be sent again as it is), and the next one gathers here.
         self._batch: list[QueuedRecord] = []
         self._outgoing: _Outgoing | None = None
+        self._prefetch_lot = trio.lowlevel.ParkingLot()  # _take_while_writing waiting
         self._batches_since_purge = 0
         self._flush_target = 0
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting
@@ -245,6 +252,7 @@ class BatchWriter:
             try:
                 async with trio.open_nursery() as watch:
                     watch.start_soon(self._close_when_cancelled)
+                    watch.start_soon(self._take_while_writing)
                     try:
                         with self._run_scope:
                             await self._purge()
@@ -298,6 +306,29 @@ class BatchWriter:
             await trio.sleep_forever()
         finally:
             self._on_close()
+
+    @trio.lowlevel.enable_ki_protection
+    async def _take_while_writing(self) -> None:
+        """Take the next batch from the channel while the store waits on its database.
+
+        Woken by the store (through :meth:`_batch_sent`, from its thread) once
+        it has handed the batch over and only waits for the verdict. Taking
+        then, rather than when the write returns, lets a producer parked on a
+        full buffer refill it while the database works: the records are taken
+        (and the producer runs) while the store's thread needs no GIL, and the
+        next batch is ready the moment the write returns. Taking at once would
+        not do: a producer refilling the buffer holds the GIL that the store's
+        thread needs to build and send its batch (measured: a 0.7 ms pause per
+        512-record batch of PostgreSQL writes, about a sixth of the time).
+        """
+        while True:
+            await self._prefetch_lot.park()
+            self._take_buffered()
+
+    def _batch_sent(self, token: trio.lowlevel.TrioToken) -> None:
+        """The store's hook (``sent``), on its thread: wake :meth:`_take_while_writing`."""
+        with contextlib.suppress(trio.RunFinishedError):  # the run is over: nothing to take
+            token.run_sync_soon(self._prefetch_lot.unpark_all)
 
     async def _shut_down(self) -> None:
         # Reached when the channel ended and all is written, when the drain
@@ -410,12 +441,14 @@ class BatchWriter:
         outgoing = self._outgoing
         if outgoing is None:
             outgoing = self._outgoing = _Outgoing(self._batch)
+            self._batch = []  # the next batch gathers here meanwhile
         count = len(outgoing.items)
         store = self.store
         assert store is not None
+        sent = functools.partial(self._batch_sent, trio.lowlevel.current_trio_token())
         try:
             outcome = await self._call_with_retries(
-                functools.partial(outgoing.write, store, self._settings.redact)
+                functools.partial(outgoing.write, store, self._settings.redact, sent)
             )
         except trio.Cancelled:
             if self._thread.abandoned:
@@ -442,8 +475,7 @@ class BatchWriter:
         self._batch_done()
 
     def _settle(self) -> None:
-        """The batch handed to the store is done with: start a new one."""
-        self._batch = []
+        """The batch handed to the store is done with."""
         self._outgoing = None
 
     def _batch_done(self) -> None:
@@ -556,10 +588,16 @@ class BatchWriter:
             )
 
     def _fail_leftovers(self, reason: str) -> None:
-        """Count what is in the batch and the channel as failed (the channel must be closed)."""
+        """Count what is unwritten, in the store's hands or the channel, as failed.
+
+        The channel must be closed.
+        """
         self._take(math.inf)
         leftovers = len(self._batch)
         self._batch = []
+        if self._outgoing is not None:  # handed to the store, not written
+            leftovers += len(self._outgoing.items)
+            self._outgoing = None
         if leftovers:
             self._record_failure(leftovers, reason)
 
@@ -587,13 +625,15 @@ class _Outgoing:
         self.redacted: list[QueuedRecord] | None = None
         self.reasons: list[str] = []
 
-    def write(self, store: Store, redact: Redactor | None) -> BatchOutcome:
+    def write(
+        self, store: Store, redact: Redactor | None, sent: Callable[[], object] | None = None
+    ) -> BatchOutcome:
         """Redact (the first time) and write; on the store's thread."""
         if redact is None:
-            return store.write_batch(self.items)
+            return store.write_batch(self.items, sent=sent)
         if self.redacted is None:
             self.redacted, self.reasons = redact_batch(self.items, redact)
-        return store.write_batch(self.redacted)
+        return store.write_batch(self.redacted, sent=sent)
 
 
 @final

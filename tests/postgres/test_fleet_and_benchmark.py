@@ -49,10 +49,11 @@ def test_benchmark_smoke(pg_server: PgServer, pg_url: str, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     results = json.loads(out.read_text(encoding="utf-8"))
     pg = results["postgres"]
-    for name in ("raw", "ours"):
+    for name in ("raw", "raw_binary", "ours"):
         assert math.isfinite(pg["throughput"]["records_per_second"][name])
-    assert math.isfinite(pg["throughput"]["ratios"]["ours_vs_raw"])
+    for ratio in ("ours_vs_raw", "ours_vs_raw_binary"):
+        assert math.isfinite(pg["throughput"]["ratios"][ratio])
     assert pg["fleet"]["exact"] is True
     assert {target["key"] for target in results["targets"]} == {"pg_raw", "pg_fleet_exact"}
-    assert sum(1 for line in done.stdout.splitlines() if line.startswith("| 6 |")) == 4
+    assert sum(1 for line in done.stdout.splitlines() if line.startswith("| 6 |")) == 6
     assert "Pw-9zQx7vLk" not in done.stdout + done.stderr + out.read_text(encoding="utf-8")

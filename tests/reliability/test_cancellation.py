@@ -18,6 +18,7 @@ import random
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -185,13 +186,15 @@ def _interrupt_during_write(database: Path, seed: int, monkeypatch: pytest.Monke
     calls = 0
     original = SQLiteStore.write_batch
 
-    def write_batch(self: SQLiteStore, items: Sequence[QueuedRecord]) -> BatchOutcome:
+    def write_batch(
+        self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
         nonlocal calls
         calls += 1
         if calls == interrupt_at:
             # Ctrl-C while this worker thread is inside the write.
             os.kill(os.getpid(), signal.SIGINT)
-        return original(self, items)
+        return original(self, items, **kwargs)
 
     loggers: list[RetrievalFailureLogger] = []
     storms: list[Storm] = []

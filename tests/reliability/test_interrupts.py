@@ -25,7 +25,7 @@ CHILD = textwrap.dedent(
     from trio_failurelog._sqlite_store import SQLiteStore
 
     never = threading.Event()
-    def hung_write(self, items):
+    def hung_write(self, items, **kwargs):
         print("draining", flush=True)
         never.wait(60)  # a disk that does not answer
     SQLiteStore.write_batch = hung_write
