@@ -246,6 +246,26 @@ async def test_a_batch_taken_during_a_write_that_never_ends_is_counted_failed(
         held.release.set()
 
 
+async def test_a_late_wake_up_to_take_early_takes_nothing_once_the_write_is_over(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    # The store's wake-up comes through the loop's callback queue and can land
+    # once the write has returned and the writer gathers again. Taking then,
+    # beside a writer that has just been handed a record, would put the
+    # records after it first. trio runs the two in either order: many rounds.
+    async with open_failure_logger(db_path, batch_size=8, flush_interval=1000) as failures:
+        writer = failures._writer
+        for round_ in range(30):
+            await trio.testing.wait_all_tasks_blocked()  # the writer waits in receive()
+            first = 3 * round_
+            for i in range(first, first + 3):  # the first handed to the writer, two buffered
+                failures.log(record(i))
+            writer._prefetch_lot.unpark_all()  # the late wake-up
+            await failures.flush()
+    texts = [row[0] for row in fetch(db_path, f"SELECT query_text FROM {TABLE} ORDER BY id")]
+    assert texts == [record(i).query_text for i in range(90)]
+
+
 # ---------------------------------------------------------------- the second Ctrl-C
 
 

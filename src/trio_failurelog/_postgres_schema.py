@@ -20,6 +20,7 @@ __all__ = [
     "COPY_BINARY_SQL",
     "COPY_SQL",
     "CREATE_TABLE",
+    "HAS_REFERENCE_TYPES",
     "INSERT_SQL",
     "PURGE_LOCK",
     "SCHEMA_LOCK",
@@ -90,10 +91,8 @@ _EXPECTED: Final[dict[str, tuple[frozenset[str], bool]]] = {
     "created_at": (frozenset({"timestamptz"}), False),
 }
 
-#: Each column's type as :data:`CREATE_TABLE` makes it (pg_type names). Binary
-#: COPY carries no types (the server reads each field as its column's type), so
-#: it is only used on a table whose columns have exactly these.
-REFERENCE_TYPES: Final[dict[str, str]] = {
+# Each column's type as CREATE_TABLE makes it (pg_type names).
+_REFERENCE_TYPES: Final = {
     "conversation_id": "int8",
     "turn_index": "int8",
     "failure_type": "text",
@@ -108,6 +107,19 @@ REFERENCE_TYPES: Final[dict[str, str]] = {
     "error_context": "text",
     "created_at": "timestamptz",
 }
+#: An SQL expression: whether the table's columns have exactly the types
+#: CREATE_TABLE gives them (the table visible through search_path, as COPY
+#: finds it). Binary COPY carries no types (the server reads each field as its
+#: column's type now), so it is only sent where this is true, checked in the
+#: same transaction, after locking the table against ALTER TABLE.
+_TYPE_PAIRS: Final = ", ".join(
+    f"('{name}'::name, '{kind}'::regtype::oid)" for name, kind in _REFERENCE_TYPES.items()
+)
+HAS_REFERENCE_TYPES: Final = (
+    f"(SELECT count(*) = {len(_REFERENCE_TYPES)} FROM pg_attribute"
+    f" WHERE attrelid = to_regclass('{TABLE}') AND attnum > 0 AND NOT attisdropped"
+    f" AND (attname, atttypid) IN ({_TYPE_PAIRS}))"
+)
 
 # The table visible through search_path, as the reference application's plain
 # "memory_retrieval_failures" in its queries finds it.
@@ -125,8 +137,8 @@ WHERE i.indrelid = to_regclass(%s::text)
 """
 
 
-def check_table(conn: psycopg.Connection[Any]) -> dict[str, str] | None:
-    """Check the existing table; return each column's type, or ``None`` when there is none.
+def check_table(conn: psycopg.Connection[Any]) -> bool:
+    """Check the existing table; return ``False`` when there is none.
 
     Raises :exc:`IncompatibleSchemaError` naming each problem unless the table
     accepts our rows: every column we write, of a type that takes our values
@@ -138,7 +150,7 @@ def check_table(conn: psycopg.Connection[Any]) -> dict[str, str] | None:
         for name, typname, notnull, has_default in conn.execute(_COLUMNS_QUERY, (TABLE,))
     }
     if not found:
-        return None
+        return False
     problems: list[str] = []
     for name, (types, nullable) in _EXPECTED.items():
         if name not in found:
@@ -160,7 +172,7 @@ def check_table(conn: psycopg.Connection[Any]) -> dict[str, str] | None:
         raise IncompatibleSchemaError(
             f"table {TABLE!r} has an incompatible shape: " + "; ".join(problems)
         )
-    return {name: typname for name, (typname, _notnull, _has_default) in found.items()}
+    return True
 
 
 def _check_privileges(conn: psycopg.Connection[Any]) -> None:
@@ -194,12 +206,10 @@ _CREATE_RACES: Final = (
 _CREATE_ATTEMPTS: Final = 5
 
 
-def ensure_schema(conn: psycopg.Connection[Any]) -> bool:
+def ensure_schema(conn: psycopg.Connection[Any]) -> None:
     """Create the table and its indexes when missing, or check the existing table.
 
-    Returns whether the table's columns have exactly the
-    :data:`REFERENCE_TYPES` (so that binary COPY fits). ``conn`` must be in
-    autocommit mode. Runs in one transaction under an
+    ``conn`` must be in autocommit mode. Runs in one transaction under an
     advisory lock (:data:`SCHEMA_LOCK`), so that processes of ours starting at
     once take turns; a creator that takes no lock is handled by retrying.
     Raises :exc:`IncompatibleSchemaError`, or psycopg's errors.
@@ -208,10 +218,8 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> bool:
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, SCHEMA_LOCK))
-                types = check_table(conn)
-                if types is None:
+                if not check_table(conn):
                     conn.execute(CREATE_TABLE)
-                    types = REFERENCE_TYPES
                 _check_privileges(conn)
                 indexed = {name for (name,) in conn.execute(_LEADING_INDEXED_QUERY, (TABLE,))}
                 for column in _INDEXED_COLUMNS:
@@ -219,8 +227,7 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> bool:
                         conn.execute(
                             f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_{column} ON {TABLE} ({column})"
                         )
-            return all(types[name] == typname for name, typname in REFERENCE_TYPES.items())
+            return
         except _CREATE_RACES:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
-    raise AssertionError("unreachable: the last attempt returns or raises")

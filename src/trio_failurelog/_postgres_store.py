@@ -7,7 +7,8 @@ explicit) and is used by one thread at a time.
 
 Each batch is one transaction sent with ``COPY``: in binary form when it can
 be (psycopg's C dumpers write the rows, the server parses no text), in text
-form otherwise (see :meth:`PostgresStore._copy`). The connection being lost
+form otherwise (see :meth:`PostgresStore._copy`). The connection's client
+encoding is always UTF-8, the encoding both forms send. The connection being lost
 (server restart, ``pg_terminate_backend``) is transient: the next call
 reconnects, and the writer retries with backoff. A batch whose ``COMMIT`` got
 no answer is settled by asking the server what became of its transaction
@@ -39,6 +40,7 @@ from ._postgres_schema import (
     ADVISORY_CLASS,
     COPY_BINARY_SQL,
     COPY_SQL,
+    HAS_REFERENCE_TYPES,
     INSERT_SQL,
     PURGE_LOCK,
     ensure_schema,
@@ -91,11 +93,10 @@ _MICROS_AT_2000: Final = 946_684_800_000_000  # 2000-01-01 00:00 UTC, in POSIX m
 # Binary COPY pays off only with psycopg's C implementation; the pure-Python
 # one dumps each value in Python, slower than building COPY text.
 _C_DUMPERS: Final = psycopg.pq.__impl__ in ("c", "binary")
-# A double that float4 cannot hold: C's cast (binary COPY) turns it into
-# infinity or 0, where the server's text input refuses it (the row is
-# refused). A batch holding one goes as text, so the server decides, as ever.
-_FLOAT4_MAX: Final = 3.4028234663852886e38  # FLT_MAX
-_FLOAT4_MIN_DENORMAL: Final = 1.401298464324817e-45
+# Where float4 holds a score the same either way: see _same_as_text().
+_FLOAT4_BELOW_MAX: Final = 3.4e38  # a little under FLT_MAX, 3.4028234663852886e38
+_FLOAT4_MIN_NORMAL: Final = 2.0**-126  # FLT_MIN: below it float4 has fewer bits
+_FLOAT4_SIGNIFICAND: Final = 2.0**24  # float4 keeps 24 significant bits
 
 
 class PostgresStoreError(Exception):
@@ -118,6 +119,10 @@ class _Txn:
     xid: int
     #: pg_postmaster_start_time(): tells whether the server restarted since.
     server_started: object
+    #: pg_relation_filenode() of the table, locked against ALTER TABLE for the
+    #: transaction: it changes whenever a column changes type (the table is
+    #: rewritten then), or the table is dropped or truncated. None: no table.
+    table_file: int | None = None
 
 
 @dataclass(slots=True)
@@ -183,9 +188,7 @@ class PostgresStore:
 
     kind: StoreKind = "postgresql"
 
-    def __init__(
-        self, url: str, options: StoreOptions, conn: Connection, *, binary_copy: bool = False
-    ) -> None:
+    def __init__(self, url: str, options: StoreOptions, conn: Connection) -> None:
         self._url = url
         self._secrets = url_secrets(url)
         self.name = repr(redact_url(url))
@@ -194,10 +197,11 @@ class PostgresStore:
         # lock_timeout 0 would mean "wait forever": at least a millisecond.
         self._lock_timeout = str(max(1, round(options.busy_timeout * 1000)))
         self._pending: _Pending | None = None
-        # Whether batches may go as binary COPY: the table's columns have the
-        # reference types (checked at each connect) and psycopg's C dumpers
-        # are there. Tests set it to compare the two forms.
-        self._binary_copy = binary_copy and _C_DUMPERS
+        # Whether batches may go as binary COPY (where the table's types fit,
+        # see _has_reference_types). Tests clear it to compare the two forms.
+        self._binary_copy = _C_DUMPERS
+        self._checked_file: int | None = None  # the table file whose types were checked
+        self._reference_types = False  # what that check found
         self._second = -1
         self._second_text = ""
 
@@ -219,7 +223,7 @@ class PostgresStore:
         name = repr(redact_url(url))
         conn = _connect(url, name, secrets, options)
         try:
-            binary_copy = ensure_schema(conn)
+            ensure_schema(conn)
         except IncompatibleSchemaError as exc:
             conn.close()
             raise IncompatibleSchemaError(f"database {name}: {exc}") from None
@@ -230,7 +234,7 @@ class PostgresStore:
             conn.close()
             error = _setup_error(f"cannot use database {name}", exc, secrets)
             raise error from error.__cause__
-        return cls(url, options, conn, binary_copy=binary_copy)
+        return cls(url, options, conn)
 
     # ------------------------------------------------------------ the connection
 
@@ -264,7 +268,7 @@ class PostgresStore:
             transient = exc.sqlstate not in _FATAL_CONNECT_STATES and not exc.refused
             raise PostgresStoreError(str(exc), transient=transient) from None
         try:
-            binary_copy = ensure_schema(conn)
+            ensure_schema(conn)
         except DatabaseSetupError as exc:  # the table's shape or our privileges changed
             conn.close()
             raise PostgresStoreError(f"database {self.name}: {exc}", transient=False) from None
@@ -275,7 +279,7 @@ class PostgresStore:
                 f"cannot check the table of {self.name}", exc, transient=transient
             ) from None
         log.info("trio_failurelog: reconnected to %s", self.name)
-        self._binary_copy = binary_copy and _C_DUMPERS
+        self._checked_file = None
         self._conn = conn
         return conn
 
@@ -291,20 +295,46 @@ class PostgresStore:
         return self._error(what, exc, transient=_state(exc) in _TRANSIENT_STATES)
 
     def _begin(self, conn: Connection) -> tuple[Cursor, _Txn]:
-        """BEGIN a transaction with our lock_timeout; return a cursor and the transaction."""
+        """BEGIN a transaction with our lock_timeout, the table locked for writing.
+
+        Returns a cursor and the transaction. The lock (``ROW EXCLUSIVE``, what
+        COPY takes anyway) keeps ALTER TABLE out until COMMIT, so what
+        :meth:`_has_reference_types` finds holds for the transaction.
+        """
         cur = conn.cursor()
         # One round trip for all (a whole-number text, safe to inline): per
         # batch it is measurable against raw COPY.
         cur.execute(
-            "BEGIN; SELECT txid_current(), pg_postmaster_start_time(),"
-            f" set_config('lock_timeout', '{self._lock_timeout}', true)"
+            f"BEGIN; SET LOCAL lock_timeout = {self._lock_timeout};"
+            f" LOCK TABLE {TABLE} IN ROW EXCLUSIVE MODE;"
+            " SELECT txid_current(), pg_postmaster_start_time(),"
+            f" pg_relation_filenode(to_regclass('{TABLE}'))"
         )
-        cur.nextset()
+        while cur.nextset():  # the last statement's row
+            pass
         row = cur.fetchone()
         assert row is not None
-        return cur, _Txn(int(row[0]), row[1])
+        return cur, _Txn(int(row[0]), row[1], row[2])
 
-    def _transaction(self, body: Callable[[Cursor], T], what: str) -> tuple[T, _Txn, bool]:
+    def _has_reference_types(self, cur: Cursor, txn: _Txn) -> bool:
+        """Whether the table's columns have the reference types, so binary COPY fits.
+
+        Binary COPY carries no types: the server reads each field as its
+        column's type. Asked of the server (one more round trip) only when the
+        table's file is another than last time: a column changing type
+        rewrites the table into a new file, and a table dropped and made
+        again has one too. Checking every transaction cost about 0.2 ms a
+        batch (measured), about 5% of writing it.
+        """
+        if txn.table_file is None:
+            return False  # no table: COPY will say so
+        if txn.table_file != self._checked_file:
+            row = cur.execute(f"SELECT {HAS_REFERENCE_TYPES}").fetchone()
+            self._reference_types = bool(row is not None and row[0])
+            self._checked_file = txn.table_file
+        return self._reference_types
+
+    def _transaction(self, body: Callable[[Cursor, _Txn], T], what: str) -> tuple[T, _Txn, bool]:
         """Run ``body`` in one transaction and COMMIT it.
 
         Returns the body's result, the transaction id, and whether the COMMIT
@@ -316,7 +346,7 @@ class PostgresStore:
         conn = self._ready()
         try:
             cur, txn = self._begin(conn)
-            result = body(cur)
+            result = body(cur, txn)
         except psycopg.Error as exc:
             error = self._classify(conn, exc, what)
             if _is_row_error(exc) and self._conn is conn:
@@ -370,21 +400,26 @@ class PostgresStore:
         )
 
     def _copy(
-        self, cur: Cursor, items: Sequence[QueuedRecord], sent: Callable[[], object] | None
+        self,
+        cur: Cursor,
+        items: Sequence[QueuedRecord],
+        sent: Callable[[], object] | None,
+        txn: _Txn,
     ) -> BatchOutcome:
         """Send ``items`` with one COPY on ``cur``: binary when it can, else text.
 
         Calls ``sent()`` once the rows are written, before COPY's end waits
         for the server to take them.
 
-        Binary when the table has the reference types, psycopg's C dumpers
-        are there, and every record is plain (see :func:`_binary_rows`).
+        Binary when psycopg's C dumpers are there, the table has the
+        reference types (:meth:`_has_reference_types`), and every record is
+        plain (see :func:`_binary_rows`).
         Measured in one run (figure 6's raw COPY of prebuilt rows, 100,000
         rows in batches of 512, server on the same two cores): text 131,600
         to 136,400 rows/s, binary 150,500 to 153,400; the rows cost about
         half as much to build and send, and the server parses no text.
         """
-        if self._binary_copy:
+        if self._binary_copy and self._has_reference_types(cur, txn):
             rows = _binary_rows(items)
             if rows is not None:
                 with cur.copy(COPY_BINARY_SQL) as copy:
@@ -478,12 +513,13 @@ class PostgresStore:
         """One transaction; ``None`` when its COMMIT was lost and the server rolled it back."""
         try:
             outcome, txn, answered = self._transaction(
-                lambda cur: self._copy(cur, items, sent), "cannot write a batch"
+                lambda cur, txn: self._copy(cur, items, sent, txn),
+                "cannot write a batch",
             )
         except psycopg.Error:  # a row was refused
             rows = [self._row(item) for item in items]
             outcome, txn, answered = self._transaction(
-                lambda cur: _insert_one_by_one(cur, rows), "cannot write a batch row by row"
+                lambda cur, _txn: _insert_one_by_one(cur, rows), "cannot write a batch row by row"
             )
         if answered:
             return outcome
@@ -586,7 +622,7 @@ class PostgresStore:
         returns 0. Raises :exc:`PostgresStoreError`.
         """
 
-        def delete(cur: Cursor) -> int:
+        def delete(cur: Cursor, _txn: _Txn) -> int:
             row = cur.execute(
                 "SELECT pg_try_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, PURGE_LOCK)
             ).fetchone()
@@ -629,9 +665,10 @@ def _binary_rows(items: Sequence[QueuedRecord]) -> list[tuple[object, ...]] | No
 
     Not plain, and so sent as text, where the text path's handling or the
     server's verdict must stand: text holding U+0000 (replaced by the text
-    path), a score outside float4's range (refused by the server), a
-    ``created_at`` set on the record (text, sent as it is). The values are
-    those of :meth:`PostgresStore._row`, created_at to the same microsecond.
+    path), a score float4 would not hold as the server's text input does
+    (:func:`_same_as_text`), a ``created_at`` set on the record (text, sent
+    as it is). The values are those of :meth:`PostgresStore._row`,
+    created_at to the same microsecond.
     """
     rows: list[tuple[object, ...]] = []
     append = rows.append
@@ -648,8 +685,8 @@ def _binary_rows(items: Sequence[QueuedRecord]) -> list[tuple[object, ...]] | No
             or "\x00" in query
             or "\x00" in strategy
             or (context is not None and "\x00" in context)
-            or (top and not _FLOAT4_MIN_DENORMAL <= abs(top) < _FLOAT4_MAX)
-            or (threshold and not _FLOAT4_MIN_DENORMAL <= abs(threshold) < _FLOAT4_MAX)
+            or (top and not _same_as_text(top))
+            or (threshold and not _same_as_text(threshold))
         ):
             return None
         edge_types = record.edge_types
@@ -671,6 +708,24 @@ def _binary_rows(items: Sequence[QueuedRecord]) -> list[tuple[object, ...]] | No
             )
         )
     return rows
+
+
+def _same_as_text(score: float) -> bool:
+    """Whether binary COPY stores ``score`` in a REAL column as text COPY does.
+
+    Binary: psycopg's C cast of the double to float4, rounding to nearest,
+    ties to even. Text: the server's ``strtof`` of ``repr(score)``, which
+    rounds that decimal instead. They agree unless the score is beyond
+    float4's range (the server refuses it where the cast makes it infinity or
+    0; kept to text too: float4's subnormal fringe, below ``FLT_MIN``), or
+    exactly halfway between two float4 values (the decimal is never exactly
+    halfway, so it rounds towards whichever side it leans).
+    """
+    if not _FLOAT4_MIN_NORMAL <= abs(score) < _FLOAT4_BELOW_MAX:
+        return False
+    # Halfway exactly when the significand, scaled to float4's 24 bits, ends
+    # in .5 (frexp, the scaling and the remainder are all exact).
+    return (math.frexp(score)[0] * _FLOAT4_SIGNIFICAND) % 1.0 != 0.5
 
 
 def _insert_one_by_one(cur: Cursor, rows: list[tuple[object, ...]]) -> BatchOutcome:
@@ -729,6 +784,10 @@ def _connect(url: str, name: str, secrets: tuple[str, ...], options: StoreOption
         extra["connect_timeout"] = max(2, math.ceil(options.connect_timeout))
     if "application_name" not in params:
         extra["application_name"] = "trio-failurelog"
+    # Both COPY forms send UTF-8 (the text form encodes it by hand); the
+    # server converts to the database's encoding, and refuses a character
+    # that encoding cannot hold (that row only). Whatever the URL says.
+    extra["client_encoding"] = "UTF8"
     # A server that vanished without closing the connection (a network
     # partition, a crashed host) is noticed in about 25 s rather than hours:
     # the call then fails as a lost connection, which the writer retries.

@@ -114,6 +114,7 @@ class BatchWriter:
         "_started",
         "_thread",
         "_wait_for_records",
+        "_writing",
         "batches",
         "failed",
         "finished",
@@ -153,6 +154,7 @@ class BatchWriter:
         self._batch: list[QueuedRecord] = []
         self._outgoing: _Outgoing | None = None
         self._prefetch_lot = trio.lowlevel.ParkingLot()  # _take_while_writing waiting
+        self._writing = False  # a write_batch call is under way (retries included)
         self._batches_since_purge = 0
         self._flush_target = 0
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting
@@ -323,7 +325,12 @@ class BatchWriter:
         """
         while True:
             await self._prefetch_lot.park()
-            self._take_buffered()
+            # The wake-up comes through the loop's callback queue and may land
+            # after the write has returned: the writer may be gathering again
+            # then (parked in receive(), say), and a take now would put
+            # records before the one it is about to be handed.
+            if self._writing:
+                self._take_buffered()
 
     def _batch_sent(self, token: trio.lowlevel.TrioToken) -> None:
         """The store's hook (``sent``), on its thread: wake :meth:`_take_while_writing`."""
@@ -447,9 +454,13 @@ class BatchWriter:
         assert store is not None
         sent = functools.partial(self._batch_sent, trio.lowlevel.current_trio_token())
         try:
-            outcome = await self._call_with_retries(
-                functools.partial(outgoing.write, store, self._settings.redact, sent)
-            )
+            self._writing = True
+            try:
+                outcome = await self._call_with_retries(
+                    functools.partial(outgoing.write, store, self._settings.redact, sent)
+                )
+            finally:
+                self._writing = False
         except trio.Cancelled:
             if self._thread.abandoned:
                 # The write may yet commit; we cannot know, so it is not "written".

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ._server import ROLE, PgServer, ServerUnavailable
+
+if TYPE_CHECKING:  # psycopg is imported only once a server is known to be there
+    from trio_failurelog._postgres_store import PostgresStore
 
 HERE = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -73,3 +76,16 @@ def admin(pg_server: PgServer, pg_db: str) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[PostgresStore]:
+    """A :class:`PostgresStore` open on the test's database, closed after."""
+    from trio_failurelog._postgres_store import PostgresStore
+    from trio_failurelog._storage import StoreOptions
+
+    opened = PostgresStore.open(pg_url, StoreOptions())
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import RetrievalFailureRecord
-from trio_failurelog._postgres_schema import ensure_schema
 from trio_failurelog._postgres_store import _C_DUMPERS, PostgresStore, _binary_rows
 from trio_failurelog._schema import COLUMNS, TABLE
 from trio_failurelog._storage import QueuedRecord, StoreOptions
 
+from ._server import ROLE, PgServer
 from .test_interface import REFERENCE_DDL
 
 pytestmark = pytest.mark.postgres
@@ -53,15 +52,6 @@ def records(draw: st.DrawFn) -> RetrievalFailureRecord:
     )
 
 
-@pytest.fixture
-def store(pg_url: str) -> Iterator[PostgresStore]:
-    opened = PostgresStore.open(pg_url, StoreOptions())
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
 def _written(store: PostgresStore, admin: Any, items: list[QueuedRecord], binary: bool) -> Any:
     """What ``store`` stores of ``items`` (column by column), or what it refused."""
     admin.execute(f"TRUNCATE {TABLE}")
@@ -93,31 +83,63 @@ def test_binary_copy_stores_what_text_copy_stores(
     assert as_binary == as_text
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    batch=st.lists(
-        st.tuples(
-            records().filter(lambda record: record.created_at is None),
-            st.floats(min_value=0, max_value=4e9),
-        ),
-        min_size=1,
-        max_size=6,
-    ),
-)
-def test_plain_records_go_as_binary(batch: list[QueuedRecord]) -> None:
-    # Only what binary would store differently goes as text: U+0000 (which
-    # the record keeps, and the text path replaces), a score outside float4's
-    # range (which the server must refuse), a created_at given as text.
-    def fits(score: float | None) -> bool:
-        return not score or 1.401298464324817e-45 <= abs(score) < FLOAT4_MAX
+PLAIN_SCORES = [0.5, 0.123456789, 1 / 3, 1.1754944e-38, 3.3e38, -0.75, 0.0, -0.0, 1 + 2**-23]
+NOT_PLAIN_SCORES = [
+    1e39,  # beyond float4: the server refuses it; C's cast makes it infinity
+    -3.4028235e38,  # beyond FLT_MAX once rounded
+    1e-50,  # below float4's smallest: the server refuses it; the cast makes it 0
+    1e-40,  # float4's subnormal fringe: left to the server
+    1 + 2**-24,  # halfway between two float4 values: the two roundings part
+    0.5 + 2**-25,
+    -(3 + 2**-23),
+    1.5 * 2**-149,
+]
 
-    plain = all(
-        "\x00" not in record.retrieval_strategy + record.query_text + (record.error_context or "")
-        and fits(record.top_score)
-        and fits(record.confidence_threshold)
-        for record, _stamp in batch
-    )
-    assert (_binary_rows(batch) is not None) == plain
+
+@pytest.mark.parametrize("score", PLAIN_SCORES)
+def test_a_plain_score_goes_as_binary(score: float) -> None:
+    for record in (
+        RetrievalFailureRecord("low_confidence", "s", "q", top_score=score),
+        RetrievalFailureRecord("low_confidence", "s", "q", confidence_threshold=score),
+    ):
+        assert _binary_rows([(record, 1_764_000_000.0)]) is not None
+
+
+@pytest.mark.parametrize("score", NOT_PLAIN_SCORES)
+def test_a_score_binary_would_store_otherwise_sends_the_batch_as_text(score: float) -> None:
+    for record in (
+        RetrievalFailureRecord("low_confidence", "s", "q", top_score=score),
+        RetrievalFailureRecord("low_confidence", "s", "q", confidence_threshold=score),
+    ):
+        plain = RetrievalFailureRecord("no_hit", "s", "q")
+        assert _binary_rows([(plain, 0.0), (record, 0.0)]) is None
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        RetrievalFailureRecord("no_hit", "a\x00b", "q"),
+        RetrievalFailureRecord("no_hit", "s", "q\x00"),
+        RetrievalFailureRecord("error", "s", "q", error_context="c\x00"),
+        RetrievalFailureRecord("no_hit", "s", "q", created_at="2024-02-29 23:59:58.25"),
+    ],
+)
+def test_text_with_nul_or_a_given_created_at_sends_the_batch_as_text(
+    record: RetrievalFailureRecord,
+) -> None:
+    assert _binary_rows([(record, 0.0)]) is None
+
+
+@pytest.mark.parametrize("score", PLAIN_SCORES + NOT_PLAIN_SCORES)
+def test_every_score_is_stored_as_text_copy_stores_it(
+    store: PostgresStore, admin: Any, score: float
+) -> None:
+    # Values Hypothesis almost never draws: float4's edges, exact halfway points.
+    items: list[QueuedRecord] = [
+        (RetrievalFailureRecord("low_confidence", "s", "q", top_score=score), 1_764_000_000.0),
+        (RetrievalFailureRecord("no_hit", "s", "other", confidence_threshold=score), 0.0),
+    ]
+    assert _written(store, admin, items, binary=True) == _written(store, admin, items, binary=False)
 
 
 def test_created_at_goes_to_the_same_microsecond_both_ways(
@@ -135,6 +157,16 @@ def test_created_at_goes_to_the_same_microsecond_both_ways(
     ]
 
 
+def _reference_types(store: PostgresStore) -> bool:
+    """What a transaction of ``store`` finds: whether the table has the reference types."""
+    conn = store._ready()
+    cur, txn = store._begin(conn)
+    try:
+        return store._has_reference_types(cur, txn)
+    finally:
+        conn.execute("ROLLBACK")
+
+
 @pytest.mark.parametrize(
     "ddl",
     [
@@ -145,11 +177,11 @@ def test_created_at_goes_to_the_same_microsecond_both_ways(
 def test_the_reference_types_take_binary(pg_url: str, admin: Any, ddl: str | None) -> None:
     if ddl is not None:
         admin.execute(ddl)
-    assert ensure_schema(admin) is True
     assert _C_DUMPERS  # the postgres extra brings psycopg's C implementation
     store = PostgresStore.open(pg_url, StoreOptions())
     try:
         assert store._binary_copy is True
+        assert _reference_types(store) is True
     finally:
         store.close()
 
@@ -178,10 +210,9 @@ def test_a_table_of_other_accepted_types_is_written_as_text(pg_url: str, admin: 
     # Binary COPY carries no types: 8-byte floats sent into NUMERIC or
     # DOUBLE PRECISION columns would be misread. Such a table gets text.
     admin.execute(OTHER_TYPES)
-    assert ensure_schema(admin) is False
     store = PostgresStore.open(pg_url, StoreOptions())
     try:
-        assert store._binary_copy is False
+        assert _reference_types(store) is False
         record = RetrievalFailureRecord(
             "low_confidence",
             "s",
@@ -200,3 +231,59 @@ def test_a_table_of_other_accepted_types_is_written_as_text(pg_url: str, admin: 
     ).fetchone()
     assert found == (2**62, "low_confidence", 0.123456789, ["cites"])  # double kept whole
     assert json.dumps(found[3]) == '["cites"]'
+
+
+@pytest.mark.parametrize(
+    ("column", "new_type", "field", "value"),
+    [
+        ("latency_ms", "NUMERIC", "latency_ms", 42),  # binary int8 read as numeric: 0
+        ("top_score", "DOUBLE PRECISION", "top_score", 0.5),  # 4 bytes where 8 are read
+        ("edge_types", "JSONB", "edge_types", ["cites"]),  # JSONB's binary form is versioned
+    ],
+)
+def test_a_column_altered_while_connected_is_written_as_text(
+    store: PostgresStore, admin: Any, column: str, new_type: str, field: str, value: Any
+) -> None:
+    # The types are checked in each transaction, under a lock that keeps
+    # ALTER TABLE out until COMMIT, not only when the store connected.
+    first = RetrievalFailureRecord("no_hit", "s", "before")
+    assert store.write_batch([(first, 1_764_000_000.0)]).written == 1
+    admin.execute(
+        f"ALTER TABLE {TABLE} ALTER COLUMN {column} TYPE {new_type} USING {column}::{new_type}"
+    )
+    record = RetrievalFailureRecord(
+        "low_confidence", "s", "after", latency_ms=42, top_score=0.5, edge_types=("cites",)
+    )
+    outcome = store.write_batch([(record, 1_764_000_001.0)])
+    assert (outcome.written, outcome.rejected) == (1, [])
+    found = admin.execute(f"SELECT {field} FROM {TABLE} WHERE query_text = 'after'").fetchone()
+    assert found == (value,)
+
+
+def test_a_database_in_another_encoding_gets_the_same_rows_both_ways(
+    pg_server: PgServer,
+) -> None:
+    # Both forms send UTF-8 and the server converts: é stored as é, and a
+    # character LATIN1 cannot hold costs its row only, either way.
+    name = pg_server.new_database("latin")
+    pg_server.drop_database(name)
+    pg_server.admin_execute(
+        f"CREATE DATABASE {name} OWNER {ROLE} ENCODING 'LATIN1' TEMPLATE template0"
+        " LC_COLLATE 'C' LC_CTYPE 'C'"
+    )
+    admin = pg_server.admin_connect(name)
+    opened = PostgresStore.open(pg_server.url(name), StoreOptions())
+    try:
+        items: list[QueuedRecord] = [
+            (RetrievalFailureRecord("no_hit", "s", "caf\u00e9"), 1_764_000_000.0),
+            (RetrievalFailureRecord("no_hit", "s", "\u65e5\u672c"), 1_764_000_000.0),
+        ]
+        as_text = _written(opened, admin, items, binary=False)
+        as_binary = _written(opened, admin, items, binary=True)
+        assert as_binary == as_text
+        written, rejected, rows = as_binary
+        assert (written, rejected) == (1, 1)
+        assert [row[4] for row in rows] == ["caf\u00e9"]
+    finally:
+        opened.close()
+        admin.close()

@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import RetrievalFailureRecord
 from trio_failurelog._postgres_store import PostgresStore
 from trio_failurelog._schema import TABLE
-from trio_failurelog._storage import StoreOptions
 
 # COPY's own delimiters and escapes, and the characters around them, often.
 _TRICKY = st.sampled_from(["\t", "\n", "\r", "\\", "\\.", "\\N", "\x00", "\u2028", "é", "\x7f"])
 texts = st.lists(st.one_of(st.text(max_size=8), _TRICKY), max_size=6).map("".join)
-
-
-@pytest.fixture
-def store(pg_url: str) -> Iterator[PostgresStore]:
-    opened = PostgresStore.open(pg_url, StoreOptions())
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _stored(text: str) -> str:
