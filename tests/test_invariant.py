@@ -63,7 +63,7 @@ class FlakyStore(SQLiteStore):
         return super().write_batch(items)
 
 
-async def play(failures: RetrievalFailureLogger, program: list[Op]) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
+async def play(failures: RetrievalFailureLogger, program: list[Op], most_queued: int) -> None:  # noqa: ASYNC910  # a test step: the logger's cancel points are under test
     n = 0
     for op, arg in program:
         if op == "log":
@@ -102,7 +102,9 @@ async def play(failures: RetrievalFailureLogger, program: list[Op]) -> None:  # 
 
             await trio.to_thread.run_sync(from_thread, n, arg)
             n += arg
-        assert_accounted(failures.statistics())
+        stats = failures.statistics()
+        assert_accounted(stats)
+        assert stats.queued <= most_queued, (stats.queued, most_queued)
 
 
 @settings(
@@ -143,7 +145,7 @@ def test_accounting_holds_under_any_interleaving(
                     holder.append(failures)
                     if cancel_block:
                         scope.deadline = trio.current_time() + 1.5
-                    await play(failures, program)
+                    await play(failures, program, capacity + 2 * batch_size)
 
         SQLiteStore.open = open_flaky  # type: ignore[method-assign]
         try:

@@ -121,7 +121,8 @@ class _Txn:
     server_started: object
     #: pg_relation_filenode() of the table, locked against ALTER TABLE for the
     #: transaction: it changes whenever a column changes type (the table is
-    #: rewritten then), or the table is dropped or truncated. None: no table.
+    #: rewritten then), or the table is dropped or truncated. None: no table,
+    #: or one with no storage of its own (partitioned): such a table gets text.
     table_file: int | None = None
 
 
@@ -327,7 +328,7 @@ class PostgresStore:
         batch (measured), about 5% of writing it.
         """
         if txn.table_file is None:
-            return False  # no table: COPY will say so
+            return False  # no table (COPY will say so), or a partitioned one
         if txn.table_file != self._checked_file:
             row = cur.execute(f"SELECT {HAS_REFERENCE_TYPES}").fetchone()
             self._reference_types = bool(row is not None and row[0])

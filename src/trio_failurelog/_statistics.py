@@ -12,7 +12,9 @@ class LoggerStatistics:
     """A snapshot of a logger's counters, from :meth:`RetrievalFailureLogger.statistics`.
 
     Taken on the logger's trio thread, ``accepted == written + failed + queued``
-    always holds, and ``queued`` never exceeds ``capacity + batch_size``. Taken
+    always holds, and ``queued`` never exceeds ``capacity + 2 * batch_size``
+    (the buffer, the batch being written, and the next one, which the writer
+    takes from the buffer while a database server works on the first). Taken
     from another thread (a metrics exporter's, say), each field is exact but
     they are read one after another, so the sum may lag by records in flight.
 
@@ -26,7 +28,7 @@ class LoggerStatistics:
         database, lost to a persistent storage error, or still queued when
         ``drain_timeout`` ran out.
       queued: Accepted records not yet written or failed: in the buffer, or in
-        the batch being gathered or written.
+        the batches being gathered and written.
       capacity: The buffer's size.
       batches: Batches the writer has handed to the database.
       retries: Times a batch or purge was retried because the database was

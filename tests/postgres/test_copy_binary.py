@@ -287,3 +287,44 @@ def test_a_database_in_another_encoding_gets_the_same_rows_both_ways(
     finally:
         opened.close()
         admin.close()
+
+
+PARTITIONED = f"""
+CREATE TABLE {TABLE} (
+    id BIGSERIAL,
+    conversation_id BIGINT,
+    turn_index BIGINT NOT NULL DEFAULT 0,
+    failure_type TEXT NOT NULL,
+    retrieval_strategy TEXT NOT NULL,
+    query_text TEXT NOT NULL,
+    query_len BIGINT NOT NULL DEFAULT 0,
+    top_score REAL,
+    confidence_threshold REAL,
+    result_count BIGINT NOT NULL DEFAULT 0,
+    latency_ms BIGINT NOT NULL DEFAULT 0,
+    edge_types TEXT,
+    error_context TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+    PRIMARY KEY (id, created_at)
+) PARTITION BY RANGE (created_at);
+CREATE TABLE {TABLE}_rest PARTITION OF {TABLE} DEFAULT;
+"""
+
+
+def test_a_table_partitioned_by_created_at_is_written(pg_url: str, admin: Any) -> None:
+    # What the Fleets page suggests for retention at scale. The parent has no
+    # file of its own to watch for type changes: it gets text COPY.
+    admin.execute(PARTITIONED)
+    store = PostgresStore.open(pg_url, StoreOptions())
+    try:
+        assert _reference_types(store) is False
+        items: list[QueuedRecord] = [
+            (RetrievalFailureRecord("low_confidence", "s", f"q{i}", top_score=0.5), 1.7e9 + i)
+            for i in range(3)
+        ]
+        outcome = store.write_batch(items)
+        assert (outcome.written, outcome.rejected) == (3, [])
+    finally:
+        store.close()
+    found = admin.execute(f"SELECT query_text, top_score FROM {TABLE} ORDER BY id").fetchall()
+    assert found == [("q0", 0.5), ("q1", 0.5), ("q2", 0.5)]
