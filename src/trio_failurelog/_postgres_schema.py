@@ -23,6 +23,7 @@ __all__ = [
     "HAS_REFERENCE_TYPES",
     "INSERT_SQL",
     "PURGE_LOCK",
+    "REFERENCE_TYPES",
     "SCHEMA_LOCK",
     "check_table",
     "ensure_schema",
@@ -91,8 +92,8 @@ _EXPECTED: Final[dict[str, tuple[frozenset[str], bool]]] = {
     "created_at": (frozenset({"timestamptz"}), False),
 }
 
-# Each column's type as CREATE_TABLE makes it (pg_type names).
-_REFERENCE_TYPES: Final = {
+#: Each column's type as CREATE_TABLE makes it (pg_type names).
+REFERENCE_TYPES: Final = {
     "conversation_id": "int8",
     "turn_index": "int8",
     "failure_type": "text",
@@ -107,16 +108,16 @@ _REFERENCE_TYPES: Final = {
     "error_context": "text",
     "created_at": "timestamptz",
 }
+_TYPE_PAIRS: Final = ", ".join(
+    f"('{name}'::name, '{kind}'::regtype::oid)" for name, kind in REFERENCE_TYPES.items()
+)
 #: An SQL expression: whether the table's columns have exactly the types
 #: CREATE_TABLE gives them (the table visible through search_path, as COPY
 #: finds it). Binary COPY carries no types (the server reads each field as its
-#: column's type now), so it is only sent where this is true, checked in the
-#: same transaction, after locking the table against ALTER TABLE.
-_TYPE_PAIRS: Final = ", ".join(
-    f"('{name}'::name, '{kind}'::regtype::oid)" for name, kind in _REFERENCE_TYPES.items()
-)
+#: column's type now), so it is only sent where this is true, in a transaction
+#: that holds the table locked against ALTER TABLE.
 HAS_REFERENCE_TYPES: Final = (
-    f"(SELECT count(*) = {len(_REFERENCE_TYPES)} FROM pg_attribute"
+    f"(SELECT count(*) = {len(REFERENCE_TYPES)} FROM pg_attribute"
     f" WHERE attrelid = to_regclass('{TABLE}') AND attnum > 0 AND NOT attisdropped"
     f" AND (attname, atttypid) IN ({_TYPE_PAIRS}))"
 )

@@ -8,13 +8,14 @@ explicit) and is used by one thread at a time.
 Each batch is one transaction sent with ``COPY``: in binary form when it can
 be (psycopg's C dumpers write the rows, the server parses no text), in text
 form otherwise (see :meth:`PostgresStore._copy`). The connection's client
-encoding is always UTF-8, the encoding both forms send. The connection being lost
-(server restart, ``pg_terminate_backend``) is transient: the next call
-reconnects, and the writer retries with backoff. A batch whose ``COMMIT`` got
-no answer is settled by asking the server what became of its transaction
-rather than written again blindly: ``txid_status``, or, when the server has
-restarted since (a crash may hand the id of a lost transaction out again), a
-look for the batch's own rows by their ``xmin``.
+encoding is always UTF-8, the encoding both forms send.
+
+The connection being lost (server restart, ``pg_terminate_backend``) is
+transient: the next call reconnects, and the writer retries with backoff. A
+batch whose ``COMMIT`` got no answer is settled by asking the server what
+became of its transaction rather than written again blindly: ``txid_status``,
+or, when the server has restarted since (a crash may hand the id of a lost
+transaction out again), a look for the batch's own rows by their ``xmin``.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ from ._postgres_schema import (
     HAS_REFERENCE_TYPES,
     INSERT_SQL,
     PURGE_LOCK,
+    REFERENCE_TYPES,
     ensure_schema,
 )
 from ._record import RetrievalFailureType
-from ._schema import TABLE
+from ._schema import COLUMNS, TABLE
 from ._storage import BatchOutcome, QueuedRecord, StoreKind, StoreOptions
 
 __all__ = ["PostgresStore", "PostgresStoreError"]
@@ -81,13 +83,13 @@ _KEEPALIVES: Final = {
 _TYPE_TEXT: Final = {member: member.value for member in RetrievalFailureType}
 _WHITESPACE = re.compile(r"\s+")
 
-# Binary COPY, column by column (the order of COPY_SQL). Binary COPY carries no
-# types: the server reads each field as its column's type. created_at goes as
-# "int8" because the binary form of timestamptz is exactly that, a signed
-# 64-bit count of microseconds since 2000-01-01 00:00 UTC.
-_BINARY_TYPES: Final = (
-    *("int8", "int8", "text", "text", "text", "int8"),
-    *("float4", "float4", "int8", "int8", "text", "text", "int8"),
+# Binary COPY, column by column (the order of COPY_SQL), for a table of the
+# reference types: binary COPY carries no types, the server reads each field as
+# its column's type. created_at goes as "int8" because the binary form of
+# timestamptz is exactly that, a signed 64-bit count of microseconds since
+# 2000-01-01 00:00 UTC.
+_BINARY_TYPES: Final = tuple(
+    "int8" if REFERENCE_TYPES[name] == "timestamptz" else REFERENCE_TYPES[name] for name in COLUMNS
 )
 _MICROS_AT_2000: Final = 946_684_800_000_000  # 2000-01-01 00:00 UTC, in POSIX microseconds
 # Binary COPY pays off only with psycopg's C implementation; the pure-Python

@@ -93,10 +93,10 @@ class Store(Protocol):
         """Insert ``items`` in one transaction; a row the database refuses costs that row only.
 
         ``sent``, if given, may be called (on this thread, quickly; again is
-        harmless) when the batch has been handed to the database and
-        the rest of the call only waits for it: the writer then takes the next
-        batch from the channel. Raises for trouble with the whole batch;
-        nothing is acknowledged then.
+        harmless) when the batch has been handed to the database and the rest
+        of the call only waits for it: the writer then takes the next batch
+        from the channel. Raises for trouble with the whole batch; nothing is
+        acknowledged then.
         """
         ...
 

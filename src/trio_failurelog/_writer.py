@@ -10,10 +10,10 @@ does not wake per record: the logger's front wakes it once enough records have
 arrived to fill the batch or half the buffer. While a batch is being written,
 the next one is taken from the channel once the store says its thread only
 waits on the database (see :meth:`BatchWriter._take_while_writing`). Busy
-databases are retried with
-backoff; other storage errors fail the batch, counted and warned about, never
-raised. Closing the send channel ends it: what is left is drained, shielded,
-for at most ``drain_timeout`` seconds, and the store is closed.
+databases are retried with backoff; other storage errors fail the batch,
+counted and warned about, never raised. Closing the send channel ends it: what
+is left is drained, shielded, for at most ``drain_timeout`` seconds, and the
+store is closed.
 """
 
 from __future__ import annotations
