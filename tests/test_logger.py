@@ -372,6 +372,28 @@ async def test_log_threadsafe_hand_over_is_bounded(db_path: Path) -> None:
         assert_accounted(stats)
 
 
+async def test_a_ctrl_c_during_a_hand_over_gives_its_place_back(db_path: Path) -> None:
+    # From the main thread of a program whose trio run is in another thread,
+    # a Ctrl-C can interrupt log_threadsafe() anywhere: here, inside the
+    # hand-over itself. The places it had taken must not stay taken.
+    class Interrupted:
+        def run_sync_soon(self, *args: object) -> None:
+            raise KeyboardInterrupt
+
+    async with open_failure_logger(db_path, capacity=3) as failures:
+        token = failures._token
+        failures._token = Interrupted()  # type: ignore[assignment]
+        for i in range(3):
+            with pytest.raises(KeyboardInterrupt):
+                failures.log_threadsafe(record(i))
+        failures._token = token
+        assert [failures.log_threadsafe(record(i)) for i in range(3, 6)] == [True] * 3
+        await trio.testing.wait_all_tasks_blocked()
+        stats = failures.statistics()
+        assert (stats.accepted, stats.dropped_full) == (3, 0)
+        assert_accounted(stats)
+
+
 def test_log_threadsafe_after_the_run_ended_is_counted(db_path: Path) -> None:
     holder: list[RetrievalFailureLogger] = []
 

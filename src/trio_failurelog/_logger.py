@@ -328,21 +328,33 @@ class RetrievalFailureLogger:
                 f"log_threadsafe() takes a RetrievalFailureRecord, not {type(record).__name__}"
             )
         stamp = _now()
-        with self._thread_lock:
-            if self._token is None:
-                self._thread_dropped_closed += 1
-                return False
-            if self._thread_pending >= self._settings.capacity:
-                self._thread_dropped_full += 1
-                return False
-            self._thread_pending += 1
+        reserved = handed = False
         try:
-            self._token.run_sync_soon(self._take_from_thread, record, stamp)
+            with self._thread_lock:
+                token = self._token
+                if token is None:
+                    self._thread_dropped_closed += 1
+                    return False
+                if self._thread_pending >= self._settings.capacity:
+                    self._thread_dropped_full += 1
+                    return False
+                # Marked before counted: this may be the main thread of a
+                # program whose trio run is elsewhere, where nothing shields
+                # it from KeyboardInterrupt. Interrupted anywhere from here on,
+                # the place is given back below rather than kept for good: the
+                # count may come out one low for a moment, never stuck high.
+                reserved = True
+                self._thread_pending += 1
+            token.run_sync_soon(self._take_from_thread, record, stamp)
+            handed = True
         except trio.RunFinishedError:
             with self._thread_lock:
-                self._thread_pending -= 1
                 self._thread_dropped_closed += 1
             return False
+        finally:
+            if reserved and not handed:
+                with self._thread_lock:
+                    self._thread_pending -= 1
         return True
 
     @trio.lowlevel.enable_ki_protection
