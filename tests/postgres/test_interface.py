@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -238,27 +240,40 @@ async def test_id_without_default_is_refused(pg_url: str, admin: Any) -> None:
         await trio.to_thread.run_sync(PostgresStore.open, pg_url, StoreOptions())
 
 
+@contextlib.contextmanager
+def _all_at_once(count: int, work: Callable[[int], object]) -> Iterator[list[BaseException]]:
+    """Run ``work(0)`` ... ``work(count - 1)`` in plain threads released together.
+
+    Yields the list of what they raised, complete once the block has ended
+    (the threads are joined on leaving it).
+    """
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            work(i)
+        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield errors
+    finally:
+        for thread in threads:
+            thread.join(30)
+
+
 def test_concurrent_creators_on_an_empty_database(pg_url: str, admin: Any) -> None:
     # Connections are made first, so that the table checks and creations overlap.
     import psycopg
 
-    openers = 12
-    connections = [psycopg.connect(pg_url, autocommit=True) for _ in range(openers)]
-    barrier = threading.Barrier(openers)
-    errors: list[BaseException] = []
-
-    def create(conn: Any) -> None:
-        barrier.wait()
-        try:
-            ensure_schema(conn)
-        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=create, args=(conn,)) for conn in connections]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    connections = [psycopg.connect(pg_url, autocommit=True) for _ in range(12)]
+    with _all_at_once(len(connections), lambda i: ensure_schema(connections[i])) as errors:
+        pass
     for conn in connections:
         conn.close()
     assert errors == []
@@ -275,34 +290,21 @@ def test_creating_while_the_reference_application_creates(pg_url: str, admin: An
     # on pg_type (without the retry, this test fails with exactly that).
     import psycopg
 
-    openers = 4
-    connections = [psycopg.connect(pg_url, autocommit=True) for _ in range(openers)]
-    errors: list[BaseException] = []
+    connections = [psycopg.connect(pg_url, autocommit=True) for _ in range(4)]
     admin.execute("BEGIN")
     admin.execute(REFERENCE_DDL)
-
-    def create(conn: Any) -> None:
-        try:
-            ensure_schema(conn)
-        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=create, args=(conn,)) for conn in connections]
-    for thread in threads:
-        thread.start()
-    give_up = time.monotonic() + 10
-    while time.monotonic() < give_up:  # until they all wait on the application's transaction
-        (waiting,) = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND datname = current_database()"
-        ).fetchone()
-        if waiting >= 1:
-            break
-        time.sleep(0.01)
-    time.sleep(0.2)  # let the others reach the lock too (the test holds either way)
-    admin.execute("COMMIT")
-    for thread in threads:
-        thread.join(30)
+    with _all_at_once(len(connections), lambda i: ensure_schema(connections[i])) as errors:
+        give_up = time.monotonic() + 10
+        while time.monotonic() < give_up:  # until they all wait on the application's transaction
+            (waiting,) = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            ).fetchone()
+            if waiting >= 1:
+                break
+            time.sleep(0.01)
+        time.sleep(0.2)  # let the others reach the lock too (the test holds either way)
+        admin.execute("COMMIT")
     for conn in connections:
         conn.close()
     assert errors == []
@@ -310,22 +312,13 @@ def test_creating_while_the_reference_application_creates(pg_url: str, admin: An
 
 def test_concurrent_stores_opening(pg_url: str) -> None:
     openers = 8
-    barrier = threading.Barrier(openers)
-    errors: list[BaseException] = []
     stores: list[Any] = []
 
-    def open_one() -> None:
-        barrier.wait()
-        try:
-            stores.append(open_store(pg_url, StoreOptions()))
-        except BaseException as exc:  # noqa: ASYNC103  # a plain thread: errors are kept for the test
-            errors.append(exc)
+    def open_one(_i: int) -> None:
+        stores.append(open_store(pg_url, StoreOptions()))
 
-    threads = [threading.Thread(target=open_one) for _ in range(openers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    with _all_at_once(openers, open_one) as errors:
+        pass
     for store in stores:
         store.close()
     assert errors == []
