@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from trio_failurelog import FailureTypeName, RetrievalFailureLogger, RetrievalFailureRecord
-from trio_failurelog._schema import INSERT_SQL, TABLE
-from trio_failurelog._sqlite_store import SQLiteStore
-from trio_failurelog._storage import QueuedRecord
+from trio_failurelog._database import QueuedRecord
+from trio_failurelog._sqlite import SQLiteStore
+from trio_failurelog._sqlite._schema import INSERT_SQL
+from trio_failurelog._table import TABLE
 
 T = TypeVar("T")
 

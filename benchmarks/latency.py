@@ -32,8 +32,8 @@ from unittest import mock
 import trio
 
 from trio_failurelog import RetrievalFailureRecord, open_failure_logger
-from trio_failurelog._sqlite_store import SQLiteStore
-from trio_failurelog._storage import BatchOutcome, QueuedRecord
+from trio_failurelog._database import BatchOutcome, QueuedRecord
+from trio_failurelog._sqlite import SQLiteStore
 
 from ._common import (
     Params,

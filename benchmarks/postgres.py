@@ -44,7 +44,7 @@ from typing import Any, Final
 import trio
 
 from trio_failurelog import RetrievalFailureRecord, open_failure_logger
-from trio_failurelog._schema import TABLE
+from trio_failurelog._table import TABLE
 
 from ._common import DEFAULTS, frozen_heap, make_records, rotated
 
@@ -111,7 +111,8 @@ def _server_url(url: str | None) -> Iterator[str]:
 def _fresh_table(url: str) -> None:
     import psycopg
 
-    from trio_failurelog._storage import StoreOptions, open_store
+    from trio_failurelog._backends import open_store
+    from trio_failurelog._database import StoreOptions
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
@@ -133,8 +134,8 @@ Batches = list[list[tuple[object, ...]]]
 def _raw(url: str, batches: Batches, *, binary: bool = False) -> float:
     import psycopg
 
-    from trio_failurelog._postgres_schema import COPY_BINARY_SQL, COPY_SQL
-    from trio_failurelog._postgres_store import _BINARY_TYPES
+    from trio_failurelog._postgres._copy import BINARY_TYPES
+    from trio_failurelog._postgres._schema import COPY_BINARY_SQL, COPY_SQL
 
     conn = psycopg.connect(url, autocommit=True)
     sql = COPY_BINARY_SQL if binary else COPY_SQL
@@ -143,7 +144,7 @@ def _raw(url: str, batches: Batches, *, binary: bool = False) -> float:
         for rows in batches:
             with conn.transaction(), conn.cursor() as cur, cur.copy(sql) as copy:
                 if binary:
-                    copy.set_types(_BINARY_TYPES)
+                    copy.set_types(BINARY_TYPES)
                 for row in rows:
                     copy.write_row(row)
         return time.perf_counter() - started
@@ -162,18 +163,19 @@ async def _ours(url: str, records: list[RetrievalFailureRecord]) -> tuple[float,
 def _prebuilt_rows(
     url: str, records: list[RetrievalFailureRecord]
 ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    """Rows built by the library's own conversions: text (an open store's
-    ``_row``) and binary (``_binary_rows``)."""
-    from trio_failurelog._postgres_store import PostgresStore, _binary_rows
-    from trio_failurelog._storage import StoreOptions
+    """Rows built by the library's own conversions: text (``insert_row`` with an
+    open store's timestamps) and binary (``binary_rows``)."""
+    from trio_failurelog._database import StoreOptions
+    from trio_failurelog._postgres import PostgresStore
+    from trio_failurelog._postgres._copy import binary_rows, insert_row
 
     store = PostgresStore.open(url, StoreOptions())
     try:
         base = time.time()
         items = [(record, base + i * 1e-5) for i, record in enumerate(records)]
-        binary = _binary_rows(items)
+        binary = binary_rows(items)
         assert binary is not None, "the benchmark's records are all plain"
-        return [store._row(item) for item in items], binary
+        return [insert_row(item, store._created_at) for item in items], binary
     finally:
         store.close()
 

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from trio_failurelog._schema import COLUMNS, INSERT_SQL, TABLE, ensure_schema
+from trio_failurelog._sqlite._schema import INSERT_SQL, ensure_schema
+from trio_failurelog._table import COLUMNS, TABLE
 
 # The table as the reference application's migration creates it.
 REFERENCE_DDL = f"""

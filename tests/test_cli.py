@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from trio_failurelog import _cli
 from trio_failurelog._cli import main
 from trio_failurelog._reader import FailureReader
-from trio_failurelog._schema import TABLE
+from trio_failurelog._table import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
 from .helpers import run_cli as run

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_failurelog._conninfo import redact_url, scrub, url_secrets
-from trio_failurelog._storage import describe_database, is_postgres_url, store_kind
+from trio_failurelog._database import describe_database, is_postgres_url, store_kind
 
 
 @pytest.mark.parametrize(

@@ -168,13 +168,13 @@ def test_huge_counts_mean_all(db: Path) -> None:
 async def test_the_async_reader_checks_the_same_way(db: Path) -> None:
     async with open_failure_reader(db) as reader:
         with pytest.raises(ValueError, match="unknown failure type 'NO_HIT'"):
-            reader.query(failure_type="NO_HIT")
+            reader.query(failure_type="NO_HIT")  # type: ignore[arg-type]  # wrong on purpose
         with pytest.raises(ValueError, match="unknown failure type 'nohit'"):
-            await reader.count(failure_type="nohit")
+            await reader.count(failure_type="nohit")  # type: ignore[arg-type]  # wrong on purpose
         with pytest.raises(ValueError, match="unknown failure type 'x'"):
-            await reader.summary(failure_type="x")
+            await reader.summary(failure_type="x")  # type: ignore[arg-type]  # wrong on purpose
         with pytest.raises(ValueError, match="unknown failure type 'x'"):
-            reader.follow(failure_type="x")
+            reader.follow(failure_type="x")  # type: ignore[arg-type]  # wrong on purpose
         with pytest.raises(TypeError, match="limit must be an int"):
             reader.query(limit="3")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="thresholds must be finite"):

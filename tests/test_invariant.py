@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import TABLE, RetrievalFailureLogger, open_failure_logger
-from trio_failurelog._sqlite_store import SQLiteStore
-from trio_failurelog._storage import BatchOutcome, QueuedRecord
+from trio_failurelog._database import BatchOutcome, QueuedRecord
+from trio_failurelog._sqlite import SQLiteStore
 
 from .helpers import assert_accounted, count_rows, record
 

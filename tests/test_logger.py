@@ -26,8 +26,8 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     open_failure_logger,
 )
-from trio_failurelog._sqlite_store import SQLiteStore
-from trio_failurelog._storage import BatchOutcome, QueuedRecord
+from trio_failurelog._database import BatchOutcome, QueuedRecord
+from trio_failurelog._sqlite import SQLiteStore
 
 from ._failuredb import REFERENCE_DDL
 from .helpers import assert_accounted, count_rows, fetch, queries, record

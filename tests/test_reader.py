@@ -19,8 +19,8 @@ from trio_failurelog import (
     open_failure_logger,
 )
 from trio_failurelog._reader import AsyncFailureReader, FailureReader, open_failure_reader
-from trio_failurelog._readsql import created_at_text
-from trio_failurelog._schema import TABLE
+from trio_failurelog._table import TABLE
+from trio_failurelog._timetext import created_at_text
 
 from ._failuredb import REFERENCE_DDL, insert, make_db, row
 
@@ -101,7 +101,7 @@ def test_filter_values_are_bound_not_spliced(db: Path) -> None:
         assert list(reader.query(strategy=hostile)) == []
         assert reader.count(conversation_id=1, strategy=[hostile, "s"]) == 0
         with pytest.raises(ValueError, match="unknown failure type"):
-            reader.count(failure_type=hostile)
+            reader.count(failure_type=hostile)  # type: ignore[arg-type]  # wrong on purpose
 
 
 def test_bad_arguments_raise_at_the_call(db: Path) -> None:
@@ -359,7 +359,7 @@ async def test_cancelled_call_is_abandoned_and_the_reader_stays_usable(tmp_path:
         return text
 
     async with open_failure_reader(path) as reader:
-        reader._reader.connection.create_function("failurelog_normalise", 1, stuck)
+        reader._core.db.raw.create_function("failurelog_normalise", 1, stuck)
         with trio.move_on_after(10) as scope:
             async with trio.open_nursery() as nursery:
 
@@ -395,7 +395,7 @@ async def test_a_call_cancelled_while_waiting_interrupts_no_other(tmp_path: Path
         return text
 
     async with open_failure_reader(path) as reader:
-        reader._reader.connection.create_function("failurelog_normalise", 1, slow)
+        reader._core.db.raw.create_function("failurelog_normalise", 1, slow)
         async with trio.open_nursery() as nursery:
             results: list[int] = []
 

@@ -18,9 +18,9 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     mask_emails_and_digits,
 )
+from trio_failurelog._database import QueuedRecord
 from trio_failurelog._redaction import Redactor, redact_batch, validate_redactor
-from trio_failurelog._sqlite_store import SQLiteStore
-from trio_failurelog._storage import QueuedRecord
+from trio_failurelog._sqlite import SQLiteStore
 
 from .helpers import fetch
 

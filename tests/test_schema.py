@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from trio_failurelog import SCHEMA_VERSION, TABLE, IncompatibleSchemaError
-from trio_failurelog._schema import COLUMNS, ensure_schema
+from trio_failurelog._sqlite._schema import ensure_schema
+from trio_failurelog._table import COLUMNS
 
 from ._failuredb import REFERENCE_DDL  # the table as the reference application creates it
 

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_failurelog import TABLE
-from trio_failurelog._sqlite_store import SQLiteStore, _json_array
+from trio_failurelog._sqlite import SQLiteStore
+from trio_failurelog._table import json_array
 
 from .helpers import queries, record
 
@@ -23,7 +24,7 @@ def open_store(path: Path) -> SQLiteStore:
 @given(st.lists(st.text(st.characters(codec="utf-8"), max_size=20), max_size=6))
 def test_edge_types_json_is_what_json_dumps_writes(texts: list[str]) -> None:
     expected = json.dumps(tuple(texts), ensure_ascii=False, separators=(",", ":"))
-    assert _json_array(tuple(texts)) == expected
+    assert json_array(tuple(texts)) == expected
     assert json.loads(expected) == texts
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from trio_failurelog import FailureReader, open_failure_reader
 from trio_failurelog._html import render_html
 from trio_failurelog._purge import purge_older_than
-from trio_failurelog._readsql import created_at_text, epoch_seconds, text_at
+from trio_failurelog._timetext import created_at_text, epoch_seconds, text_at
 
 from ._failuredb import make_db, row, stored_rows
 from .helpers import run_cli as run

@@ -22,8 +22,8 @@ from trio_failurelog import (
     mask_emails_and_digits,
     open_failure_logger,
 )
-from trio_failurelog._sqlite_store import SQLiteStore
-from trio_failurelog._storage import BatchOutcome, QueuedRecord
+from trio_failurelog._database import BatchOutcome, QueuedRecord
+from trio_failurelog._sqlite import SQLiteStore
 from trio_failurelog._threads import SerialThread, run_inline, start_inline
 from trio_failurelog._writer import PURGE_CHUNKS_PER_ROUND
 

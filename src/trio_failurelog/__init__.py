@@ -10,7 +10,6 @@ from ._lifetime import open_failure_logger
 from ._logger import RetrievalFailureLogger
 from ._otel import Instrumentation, instrument  # imports opentelemetry only when called
 from ._reader import AsyncFailureReader, FailureReader, open_failure_reader
-from ._readsql import TimeBound
 from ._record import (
     ERROR_CONTEXT_MAX_CHARS,
     QUERY_TEXT_MAX_CHARS,
@@ -19,7 +18,6 @@ from ._record import (
     RetrievalFailureType,
 )
 from ._redaction import REDACTION_FAILED, Redactor, mask_emails_and_digits
-from ._schema import SCHEMA_VERSION, TABLE
 from ._statistics import LoggerStatistics
 from ._summary import (
     FailureSummary,
@@ -30,6 +28,8 @@ from ._summary import (
     TypeStrategyCount,
     WhatIf,
 )
+from ._table import SCHEMA_VERSION, TABLE
+from ._timetext import TimeBound
 
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from ._console import INSTALL_HINT, Console, StatusAwareLogHandler, colour_wanted, rich_available
+from ._database import is_postgres_url
 from ._duration import parse_duration
 from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
 from ._outfile import private_text_file
 from ._reader import FailureReader
-from ._readsql import TimeBound, created_at_text, failure_type_name
-from ._storage import is_postgres_url
+from ._readsql import failure_type_name
 from ._summary import FailureSummary
+from ._timetext import TimeBound, created_at_text
 
 __all__ = ["main"]
 

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
+from ._database import Database
 from ._lifetime import open_failure_logger
 from ._logger import RetrievalFailureLogger
-from ._readsql import text_at
 from ._record import RetrievalFailureRecord, RetrievalFailureType
 from ._statistics import LoggerStatistics
-from ._storage import Database
+from ._timetext import text_at
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider

@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TextIO
 
-from ._readsql import FIELDS
 from ._record import RetrievalFailureRecord
+from ._table import FIELDS
 
 __all__ = ["EXPORT_FIELDS", "record_to_dict", "write_csv", "write_jsonl"]
 

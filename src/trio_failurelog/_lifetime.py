@@ -13,9 +13,9 @@ from typing import final
 
 import trio
 
+from ._database import Database, Synchronous
 from ._logger import RetrievalFailureLogger
 from ._redaction import Redactor
-from ._storage import Database, Synchronous
 
 __all__ = ["open_failure_logger"]
 

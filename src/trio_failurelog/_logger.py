@@ -27,11 +27,7 @@ from typing import Final, final
 
 import trio
 
-from ._record import RetrievalFailureRecord
-from ._redaction import Redactor
-from ._settings import LoggerSettings
-from ._statistics import LoggerStatistics
-from ._storage import (
+from ._database import (
     Database,
     QueuedRecord,
     StoreKind,
@@ -39,6 +35,10 @@ from ._storage import (
     describe_database,
     store_kind,
 )
+from ._record import RetrievalFailureRecord
+from ._redaction import Redactor
+from ._settings import LoggerSettings
+from ._statistics import LoggerStatistics
 from ._writer import BatchWriter
 
 __all__ = ["DROP_WARNING_QUIET", "LoggerStatistics", "RetrievalFailureLogger"]

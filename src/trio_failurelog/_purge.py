@@ -1,4 +1,4 @@
-"""Deleting old failures from a database by hand (the ``purge`` command).
+"""The manual purge (the ``purge`` command): one chunked loop for either backend.
 
 The logger's own retention purge covers running programs; this is for a file
 on disk, perhaps the reference application's, or a PostgreSQL database a fleet
@@ -9,17 +9,14 @@ never locked out for long.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
 
-from ._readsql import TimeBound, _postgres_module, connect, created_at_text
-from ._schema import TABLE
-from ._sqlite_store import SQLiteStore
-from ._storage import Database, is_postgres_url
+from ._backends import open_read_connection
+from ._database import Database
+from ._table import TABLE
+from ._timetext import TimeBound, created_at_text
+from ._writer import PURGE_CHUNK  # one chunk size for the logger's purge and this one
 
-__all__ = ["purge_in_chunks", "purge_older_than"]
-
-#: Rows deleted per transaction.
-PURGE_CHUNK: Final = 1000
+__all__ = ["purge_older_than"]
 
 
 def purge_older_than(
@@ -53,38 +50,18 @@ def purge_older_than(
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
     cutoff = created_at_text(before)
-    if is_postgres_url(database):
-        assert isinstance(database, str)
-        deleted: int = _postgres_module().purge_before(
-            database, cutoff, dry_run=dry_run, chunk_size=chunk_size, on_progress=on_progress
-        )
-        return deleted
-    conn, name = connect(database, mode="ro" if dry_run else "rw")
+    conn = open_read_connection(database, writable=not dry_run)
     try:
-        if dry_run:
-            row = conn.execute(
-                f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", (cutoff,)
-            ).fetchone()
-            return int(row[0])
-        store = SQLiteStore(conn, name)
-        return purge_in_chunks(
-            lambda: store.purge_chunk_before_text(cutoff, chunk_size), chunk_size, on_progress
-        )
+        if dry_run:  # read-only: one statement, its own transaction
+            rows = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", [cutoff])
+            return int(rows[0][0])
+        deleted = 0
+        while True:
+            chunk = conn.purge_chunk(cutoff, chunk_size)
+            deleted += chunk
+            if on_progress is not None:
+                on_progress(deleted)
+            if chunk < chunk_size:
+                return deleted
     finally:
         conn.close()
-
-
-def purge_in_chunks(
-    delete_chunk: Callable[[], int],
-    chunk_size: int,
-    on_progress: Callable[[int], object] | None,
-) -> int:
-    """Call ``delete_chunk()`` until it deletes fewer than ``chunk_size``; the total."""
-    deleted = 0
-    while True:
-        chunk = delete_chunk()
-        deleted += chunk
-        if on_progress is not None:
-            on_progress(deleted)
-        if chunk < chunk_size:
-            return deleted

@@ -1,13 +1,19 @@
-"""Reading failures back: a synchronous reader, and its trio twin.
+"""The readers: FailureReader, its trio twin AsyncFailureReader, and the plans and core they share.
 
 The reader opens an SQLite file read-only (``mode=ro``), never creates a file,
 and never takes a write lock, so it can look at a database while a logger (this
 library's or the reference application's) writes to it in WAL mode. A
-``postgresql://`` URL is read through ``_postgres_read`` (the ``postgres``
+``postgresql://`` URL is read through the PostgreSQL backend (the ``postgres``
 extra) in a read-only session. Long reads are split into short ones:
 :meth:`FailureReader.query` fetches one page per statement (keyset pagination
 on ``(created_at, id)``), so no read transaction stays open between pages to
 hold back the writer's WAL checkpoints (or PostgreSQL's vacuum).
+
+The twins are built as httpx's and psycopg's are: each public method
+validates its arguments once into a small frozen plan (on the caller's
+thread, so argument errors raise at the call), and one blocking core method
+of :class:`_ReadCore` carries the plan out; the sync reader calls it
+directly, the async one on its worker thread.
 """
 
 from __future__ import annotations
@@ -17,32 +23,30 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import trio
 
+from ._backends import open_read_connection
+from ._database import Database
+from ._protocols import Dialect, Execute, ReadConnection
 from ._readsql import (
-    FIELDS,
     SELECT,
-    SQLITE,
     Choice,
-    Dialect,
-    Execute,
+    FailureTypeChoice,
     Filters,
-    ReadConnection,
-    TimeBound,
     check_count,
-    open_read_connection,
     row_to_record,
     sql_limit,
     where_clause,
 )
 from ._record import RetrievalFailureRecord
-from ._schema import TABLE
-from ._storage import Database
 from ._summary import FailureSummary, summarise
+from ._table import FIELDS, TABLE
 from ._threads import SerialThread
+from ._timetext import TimeBound
 
 __all__ = ["AsyncFailureReader", "FailureReader", "open_failure_reader"]
 
@@ -80,8 +84,9 @@ class FailureReader:
     """
 
     def __init__(self, database: Database) -> None:
-        self._db: ReadConnection = open_read_connection(database)
-        self.name = self._db.name
+        self._core = _ReadCore(open_read_connection(database))
+        #: The database's display name (its path or URL without a password, quoted).
+        self.name: str = self._core.name
 
     def __repr__(self) -> str:
         return f"<FailureReader {self.name}>"
@@ -93,11 +98,11 @@ class FailureReader:
         An :class:`sqlite3.Connection` for a file; for a URL, a psycopg
         ``Connection`` (autocommit, a read-only session in UTC).
         """
-        return self._db.raw
+        return self._core.db.raw
 
     def close(self) -> None:
         """Close the connection. Idempotent."""
-        self._db.close()
+        self._core.close()
 
     def __enter__(self) -> FailureReader:
         return self
@@ -110,15 +115,12 @@ class FailureReader:
     ) -> None:
         self.close()
 
-    def _execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
-        return self._db.execute(sql, params)
-
     def query(
         self,
         *,
         since: TimeBound | None = None,
         until: TimeBound | None = None,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
         limit: int | None = None,
@@ -144,21 +146,22 @@ class FailureReader:
         Argument errors raise at the call; each page blocks on the database
         and may raise :exc:`DatabaseSetupError` if it becomes unreadable.
         """
-        filters = Filters.build(
-            since=since,
-            until=until,
-            failure_type=failure_type,
-            strategy=strategy,
-            conversation_id=conversation_id,
+        pager = self._core.pager(
+            _query_plan(
+                since,
+                until,
+                failure_type,
+                strategy,
+                conversation_id,
+                limit,
+                oldest_first,
+                page_size,
+            )
         )
-        _check_paging(limit, page_size)
-        return self._pages(filters, limit, oldest_first, page_size)
+        return self._pages(pager)
 
-    def _pages(
-        self, filters: Filters, limit: int | None, oldest_first: bool, page_size: int
-    ) -> Iterator[RetrievalFailureRecord]:
-        pager = Pager(filters, limit, oldest_first, page_size, self._db.dialect)
-        while (page := pager.next_page(self._execute)) is not None:
+    def _pages(self, pager: Pager) -> Iterator[RetrievalFailureRecord]:
+        while (page := self._core.next_page(pager)) is not None:
             yield from page
 
     def count(
@@ -166,26 +169,21 @@ class FailureReader:
         *,
         since: TimeBound | None = None,
         until: TimeBound | None = None,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
     ) -> int:
-        """How many failures match the filters (arguments as for :meth:`query`). Blocks."""
-        filters = Filters.build(
-            since=since,
-            until=until,
-            failure_type=failure_type,
-            strategy=strategy,
-            conversation_id=conversation_id,
-        )
-        conditions, params = filters.where()
-        rows = self._execute(f"SELECT count(*) FROM {TABLE}{where_clause(conditions)}", params)
-        return int(rows[0][0])
+        """How many failures match the filters (arguments as for :meth:`query`).
+
+        Blocks on the database. Raises :exc:`TypeError`/:exc:`ValueError` for
+        an argument, :exc:`DatabaseSetupError` if the database became unreadable.
+        """
+        return self._core.count(_filters(since, until, failure_type, strategy, conversation_id))
 
     def follow(
         self,
         *,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
         backlog: int = 10,
@@ -200,21 +198,14 @@ class FailureReader:
         in ``sleep`` and on the database; stop by breaking out of the loop (or with
         KeyboardInterrupt). Argument errors raise at the call.
         """
-        follower = Follower(
-            Filters.build(
-                failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
-            ),
-            backlog,
-            self._db.dialect,
-        )
-        nap = _poll_interval(poll_interval)
-        return self._follow(follower, nap, sleep)
+        plan = _follow_plan(failure_type, strategy, conversation_id, backlog, poll_interval)
+        return self._follow(self._core.follower(plan), plan.poll_interval, sleep)
 
     def _follow(
         self, follower: Follower, nap: float, sleep: Callable[[float], object]
     ) -> Iterator[RetrievalFailureRecord]:
         while True:
-            batch = follower.poll(self._execute)
+            batch = self._core.poll(follower)
             yield from batch
             if not batch:
                 sleep(nap)
@@ -224,7 +215,7 @@ class FailureReader:
         *,
         since: TimeBound | None = None,
         until: TimeBound | None = None,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
         thresholds: Iterable[float] | None = None,
@@ -247,36 +238,156 @@ class FailureReader:
         server cannot fold case and spaces as Python does). Raises
         :exc:`DatabaseSetupError` if the database becomes unreadable.
         """
-        filters = Filters.build(
-            since=since,
-            until=until,
-            failure_type=failure_type,
-            strategy=strategy,
-            conversation_id=conversation_id,
-        )
-        candidates = _candidates(thresholds)
-        check_count("top_queries", top_queries)
-        check_count("max_buckets", max_buckets, minimum=1)
-        with self._db.snapshot():
-            return summarise(
-                self._execute,
-                filters,
-                candidates=candidates,
-                top_queries=top_queries,
-                max_buckets=max_buckets,
-                now=time.time(),
-                dialect=self._db.dialect,
+        return self._core.summary(
+            _summary_plan(
+                _filters(since, until, failure_type, strategy, conversation_id),
+                thresholds,
+                top_queries,
+                max_buckets,
             )
+        )
+
+
+# --------------------------------------------------------------------------- plans and core
+
+
+@dataclass(frozen=True, slots=True)
+class _QueryPlan:
+    """A validated :meth:`FailureReader.query`."""
+
+    filters: Filters
+    limit: int | None
+    oldest_first: bool
+    page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class _FollowPlan:
+    """A validated :meth:`FailureReader.follow`; ``poll_interval`` capped."""
+
+    filters: Filters
+    backlog: int
+    poll_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class _SummaryPlan:
+    """A validated :meth:`FailureReader.summary`."""
+
+    filters: Filters
+    candidates: tuple[float, ...] | None
+    top_queries: int
+    max_buckets: int
+
+
+def _filters(
+    since: TimeBound | None,
+    until: TimeBound | None,
+    failure_type: Choice | None,
+    strategy: Choice | None,
+    conversation_id: int | None,
+) -> Filters:
+    """The filter arguments validated (one ``now`` for both time bounds)."""
+    return Filters.build(
+        since=since,
+        until=until,
+        failure_type=failure_type,
+        strategy=strategy,
+        conversation_id=conversation_id,
+    )
+
+
+def _query_plan(
+    since: TimeBound | None,
+    until: TimeBound | None,
+    failure_type: Choice | None,
+    strategy: Choice | None,
+    conversation_id: int | None,
+    limit: int | None,
+    oldest_first: bool,
+    page_size: int,
+) -> _QueryPlan:
+    filters = _filters(since, until, failure_type, strategy, conversation_id)
+    check_count("limit", limit, optional=True)
+    check_count("page_size", page_size, minimum=1)
+    return _QueryPlan(filters, limit, oldest_first, page_size)
+
+
+def _follow_plan(
+    failure_type: Choice | None,
+    strategy: Choice | None,
+    conversation_id: int | None,
+    backlog: int,
+    poll_interval: float,
+) -> _FollowPlan:
+    filters = _filters(None, None, failure_type, strategy, conversation_id)
+    check_count("backlog", backlog)
+    return _FollowPlan(filters, backlog, _poll_interval(poll_interval))
+
+
+def _summary_plan(
+    filters: Filters, thresholds: Iterable[float] | None, top_queries: int, max_buckets: int
+) -> _SummaryPlan:
+    candidates = _candidates(thresholds)
+    check_count("top_queries", top_queries)
+    check_count("max_buckets", max_buckets, minimum=1)
+    return _SummaryPlan(filters, candidates, top_queries, max_buckets)
+
+
+class _ReadCore:
+    """The blocking half both readers share: one connection, and each read as a
+    method taking its plan. Every method but the constructors of pagers and
+    followers blocks on the database; use from one thread at a time."""
+
+    __slots__ = ("db", "name")
+
+    def __init__(self, db: ReadConnection) -> None:
+        self.db = db
+        self.name = db.name
+
+    def pager(self, plan: _QueryPlan) -> Pager:
+        """The state of one query; pure."""
+        return Pager(plan.filters, plan.limit, plan.oldest_first, plan.page_size, self.db.dialect)
+
+    def next_page(self, pager: Pager) -> list[RetrievalFailureRecord] | None:
+        """The query's next page, ``None`` at its end."""
+        return pager.next_page(self.db.execute)
+
+    def follower(self, plan: _FollowPlan) -> Follower:
+        """The state of one follow; pure."""
+        return Follower(plan.filters, plan.backlog, self.db.dialect)
+
+    def poll(self, follower: Follower) -> list[RetrievalFailureRecord]:
+        """The rows committed since the follower's last poll."""
+        return follower.poll(self.db.execute)
+
+    def count(self, filters: Filters) -> int:
+        """How many rows match ``filters``."""
+        conditions, params = filters.where()
+        rows = self.db.execute(f"SELECT count(*) FROM {TABLE}{where_clause(conditions)}", params)
+        return int(rows[0][0])
+
+    def summary(self, plan: _SummaryPlan) -> FailureSummary:
+        """The summary, in one read transaction."""
+        with self.db.snapshot():
+            return summarise(
+                self.db.execute,
+                plan.filters,
+                candidates=plan.candidates,
+                top_queries=plan.top_queries,
+                max_buckets=plan.max_buckets,
+                now=time.time(),
+                dialect=self.db.dialect,
+            )
+
+    def close(self) -> None:
+        """Close the connection. Idempotent."""
+        self.db.close()
 
 
 #: The longest a follower sleeps between two polls, whatever it was asked for:
 #: ``time.sleep`` cannot take much more than this on every platform.
 _MAX_POLL_INTERVAL: Final = 86400.0
-
-
-def _check_paging(limit: object, page_size: object) -> None:
-    check_count("limit", limit, optional=True)
-    check_count("page_size", page_size, minimum=1)
 
 
 def _poll_interval(value: object) -> float:
@@ -315,7 +426,7 @@ class Pager:
         limit: int | None,
         oldest_first: bool,
         page_size: int,
-        dialect: Dialect = SQLITE,
+        dialect: Dialect,
     ) -> None:
         self._dialect = dialect
         self._filters = filters
@@ -364,8 +475,7 @@ class Follower:
     An id that never appears (a rolled-back insert) is forgotten then.
     """
 
-    def __init__(self, filters: Filters, backlog: int, dialect: Dialect = SQLITE) -> None:
-        check_count("backlog", backlog)
+    def __init__(self, filters: Filters, backlog: int, dialect: Dialect) -> None:
         self._filters = filters
         self._backlog = backlog
         self._last_id: int | None = None
@@ -471,7 +581,9 @@ class AsyncFailureReader:
     """
 
     def __init__(self, reader: FailureReader) -> None:
-        self._reader = reader
+        # The twins share one core: the sync reader's, whose connection this
+        # one uses from its worker thread (and closes in aclose()).
+        self._core = reader._core
         self._thread = SerialThread()
         # The progress handler interrupts the statement under way when the call
         # that is running it (numbered) was cancelled; a call cancelled while
@@ -483,12 +595,12 @@ class AsyncFailureReader:
         # Held while a PostgreSQL cancel request is sent, so that it is sent
         # only while the abandoned call is still the one running.
         self._state = threading.Lock()
-        reader._db.watch(self._should_abort)
+        self._core.db.watch(self._should_abort)
 
     @property
     def name(self) -> str:
         """The database's display name (its path or URL without a password, quoted)."""
-        return self._reader.name
+        return self._core.name
 
     def __repr__(self) -> str:
         return f"<AsyncFailureReader {self.name}>"
@@ -521,7 +633,7 @@ class AsyncFailureReader:
     def _interrupt(self, call: int) -> None:
         """Stop ``call``'s statement on the server, from another thread (a cancel
         request blocks on a connection of its own)."""
-        db = self._reader._db
+        db = self._core.db
         if not db.needs_cancel:
             return  # the progress handler sees self._abort
 
@@ -537,7 +649,7 @@ class AsyncFailureReader:
         *,
         since: TimeBound | None = None,
         until: TimeBound | None = None,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
         limit: int | None = None,
@@ -549,26 +661,29 @@ class AsyncFailureReader:
         Each page is fetched on a worker thread (see the class for what
         cancellation does); argument errors raise at the call.
         """
-        filters = Filters.build(
-            since=since,
-            until=until,
-            failure_type=failure_type,
-            strategy=strategy,
-            conversation_id=conversation_id,
+        core = self._core
+        pager = core.pager(
+            _query_plan(
+                since,
+                until,
+                failure_type,
+                strategy,
+                conversation_id,
+                limit,
+                oldest_first,
+                page_size,
+            )
         )
-        _check_paging(limit, page_size)
-        pager = Pager(filters, limit, oldest_first, page_size, self._reader._db.dialect)
-        execute = self._reader._execute
 
         async def fetch() -> list[RetrievalFailureRecord] | None:
-            return await self._run(lambda: pager.next_page(execute))
+            return await self._run(lambda: core.next_page(pager))
 
         return _PagedIterator(fetch, None)
 
     def follow(
         self,
         *,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
         backlog: int = 10,
@@ -580,78 +695,54 @@ class AsyncFailureReader:
         (so trio's mock clock drives it in tests). Each poll runs on a worker
         thread; cancellation as described on the class.
         """
-        follower = Follower(
-            Filters.build(
-                failure_type=failure_type, strategy=strategy, conversation_id=conversation_id
-            ),
-            backlog,
-            self._reader._db.dialect,
-        )
-        nap = _poll_interval(poll_interval)
-        execute = self._reader._execute
+        core = self._core
+        plan = _follow_plan(failure_type, strategy, conversation_id, backlog, poll_interval)
+        follower = core.follower(plan)
 
         async def fetch() -> list[RetrievalFailureRecord] | None:
-            return await self._run(lambda: follower.poll(execute))
+            return await self._run(lambda: core.poll(follower))
 
-        return _PagedIterator(fetch, nap)
+        return _PagedIterator(fetch, plan.poll_interval)
 
     async def count(
         self,
         *,
         since: TimeBound | None = None,
         until: TimeBound | None = None,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
     ) -> int:
-        """:meth:`FailureReader.count` on a worker thread (cancellation: see the class)."""
-        Filters.build(
-            since=since,
-            until=until,
-            failure_type=failure_type,
-            strategy=strategy,
-            conversation_id=conversation_id,
-        )  # argument errors raise here, on the trio thread
-        reader = self._reader
-        return await self._run(
-            lambda: reader.count(
-                since=since,
-                until=until,
-                failure_type=failure_type,
-                strategy=strategy,
-                conversation_id=conversation_id,
-            )
-        )
+        """:meth:`FailureReader.count` on a worker thread (cancellation: see the class).
+
+        Argument errors raise here, on the trio thread."""
+        filters = _filters(since, until, failure_type, strategy, conversation_id)
+        core = self._core
+        return await self._run(lambda: core.count(filters))
 
     async def summary(
         self,
         *,
         since: TimeBound | None = None,
         until: TimeBound | None = None,
-        failure_type: Choice | None = None,
+        failure_type: FailureTypeChoice | None = None,
         strategy: Choice | None = None,
         conversation_id: int | None = None,
         thresholds: Iterable[float] | None = None,
         top_queries: int = 10,
         max_buckets: int = 48,
     ) -> FailureSummary:
-        """:meth:`FailureReader.summary` on a worker thread (cancellation: see the class)."""
-        reader = self._reader
-        candidates = _candidates(thresholds)
-        check_count("top_queries", top_queries)
-        check_count("max_buckets", max_buckets, minimum=1)
-        return await self._run(
-            lambda: reader.summary(
-                since=since,
-                until=until,
-                failure_type=failure_type,
-                strategy=strategy,
-                conversation_id=conversation_id,
-                thresholds=candidates,
-                top_queries=top_queries,
-                max_buckets=max_buckets,
-            )
+        """:meth:`FailureReader.summary` on a worker thread (cancellation: see the class).
+
+        Argument errors raise here, on the trio thread."""
+        plan = _summary_plan(
+            _filters(since, until, failure_type, strategy, conversation_id),
+            thresholds,
+            top_queries,
+            max_buckets,
         )
+        core = self._core
+        return await self._run(lambda: core.summary(plan))
 
     async def aclose(self) -> None:
         """Close the connection once no call is running (an abandoned call's thread
@@ -663,7 +754,7 @@ class AsyncFailureReader:
         if self._running is not None:
             self._abort = self._running  # closing: stop the statement under way
             self._interrupt(self._running)
-        await self._thread.close(self._reader.close)
+        await self._thread.close(self._core.close)
 
 
 class _PagedIterator(AsyncIterator[RetrievalFailureRecord]):

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Final
 
+from ._database import QueuedRecord
 from ._record import (
     _FIELD_NAMES,
     ERROR_CONTEXT_MAX_CHARS,
@@ -31,7 +32,6 @@ from ._record import (
     _repair_text,
     _utf8_length,
 )
-from ._storage import QueuedRecord
 
 __all__ = [
     "REDACTION_FAILED",

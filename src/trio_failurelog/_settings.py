@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from ._database import StoreOptions, Synchronous
 from ._redaction import Redactor, validate_redactor
-from ._storage import StoreOptions, Synchronous
 
 __all__ = ["LoggerSettings"]
 

@@ -15,17 +15,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from ._readsql import (
-    SQLITE,
-    Dialect,
-    Execute,
-    Filters,
-    epoch_seconds,
-    text_at,
-    where_clause,
-)
+from ._protocols import Dialect, Execute
+from ._readsql import Filters, where_clause
 from ._record import RetrievalFailureType
-from ._schema import TABLE
+from ._sqlite import SQLITE  # the default dialect of summarise()
+from ._table import TABLE
+from ._timetext import epoch_seconds, text_at
 
 __all__ = [
     "FailureSummary",

@@ -28,16 +28,11 @@ from typing import Final, TypeVar, final
 
 import trio
 
+from ._backends import open_store
+from ._database import BatchOutcome, Database, QueuedRecord, describe_database
+from ._protocols import Store
 from ._redaction import REDACTION_FAILED, Redactor, redact_batch
 from ._settings import LoggerSettings
-from ._storage import (
-    BatchOutcome,
-    Database,
-    QueuedRecord,
-    Store,
-    describe_database,
-    open_store,
-)
 from ._threads import SerialThread
 
 __all__ = ["FAILURE_WARNING_INTERVAL", "PURGE_CHUNK", "BatchWriter", "clock"]

@@ -17,7 +17,7 @@ import pytest
 from ._server import ROLE, PgServer, ServerUnavailable
 
 if TYPE_CHECKING:  # psycopg is imported only once a server is known to be there
-    from trio_failurelog._postgres_store import PostgresStore
+    from trio_failurelog._postgres import PostgresStore
 
 HERE = Path(__file__).resolve().parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -81,8 +81,8 @@ def admin(pg_server: PgServer, pg_db: str) -> Iterator[Any]:
 @pytest.fixture
 def store(pg_url: str) -> Iterator[PostgresStore]:
     """A :class:`PostgresStore` open on the test's database, closed after."""
-    from trio_failurelog._postgres_store import PostgresStore
-    from trio_failurelog._storage import StoreOptions
+    from trio_failurelog._database import StoreOptions
+    from trio_failurelog._postgres import PostgresStore
 
     opened = PostgresStore.open(pg_url, StoreOptions())
     try:

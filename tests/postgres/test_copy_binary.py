@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import RetrievalFailureRecord
-from trio_failurelog._postgres_store import _C_DUMPERS, PostgresStore, _binary_rows
-from trio_failurelog._schema import COLUMNS, TABLE
-from trio_failurelog._storage import QueuedRecord, StoreOptions
+from trio_failurelog._database import QueuedRecord, StoreOptions
+from trio_failurelog._postgres import PostgresStore
+from trio_failurelog._postgres._copy import C_DUMPERS, binary_rows
+from trio_failurelog._table import COLUMNS, TABLE
 
 from ._server import ROLE, PgServer
 from .test_interface import REFERENCE_DDL
@@ -102,7 +103,7 @@ def test_a_plain_score_goes_as_binary(score: float) -> None:
         RetrievalFailureRecord("low_confidence", "s", "q", top_score=score),
         RetrievalFailureRecord("low_confidence", "s", "q", confidence_threshold=score),
     ):
-        assert _binary_rows([(record, 1_764_000_000.0)]) is not None
+        assert binary_rows([(record, 1_764_000_000.0)]) is not None
 
 
 @pytest.mark.parametrize("score", NOT_PLAIN_SCORES)
@@ -112,7 +113,7 @@ def test_a_score_binary_would_store_otherwise_sends_the_batch_as_text(score: flo
         RetrievalFailureRecord("low_confidence", "s", "q", confidence_threshold=score),
     ):
         plain = RetrievalFailureRecord("no_hit", "s", "q")
-        assert _binary_rows([(plain, 0.0), (record, 0.0)]) is None
+        assert binary_rows([(plain, 0.0), (record, 0.0)]) is None
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ def test_a_score_binary_would_store_otherwise_sends_the_batch_as_text(score: flo
 def test_text_with_nul_or_a_given_created_at_sends_the_batch_as_text(
     record: RetrievalFailureRecord,
 ) -> None:
-    assert _binary_rows([(record, 0.0)]) is None
+    assert binary_rows([(record, 0.0)]) is None
 
 
 @pytest.mark.parametrize("score", PLAIN_SCORES + NOT_PLAIN_SCORES)
@@ -149,7 +150,7 @@ def test_created_at_goes_to_the_same_microsecond_both_ways(
     # computed as text: binary must store exactly that instant.
     stamps = [1_764_000_000.0000005, 1_764_000_000.9999996, 946_684_800.0, 0.5, -1.25]
     items = [(RetrievalFailureRecord("no_hit", "s", f"q{i}"), s) for i, s in enumerate(stamps)]
-    assert _binary_rows(items) is not None
+    assert binary_rows(items) is not None
     _written(store, admin, items, binary=True)
     found = [row[0] for row in admin.execute(f"SELECT created_at FROM {TABLE} ORDER BY id")]
     assert found == [
@@ -177,7 +178,7 @@ def _reference_types(store: PostgresStore) -> bool:
 def test_the_reference_types_take_binary(pg_url: str, admin: Any, ddl: str | None) -> None:
     if ddl is not None:
         admin.execute(ddl)
-    assert _C_DUMPERS  # the postgres extra brings psycopg's C implementation
+    assert C_DUMPERS  # the postgres extra brings psycopg's C implementation
     store = PostgresStore.open(pg_url, StoreOptions())
     try:
         assert store._binary_copy is True

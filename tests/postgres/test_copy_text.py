@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import RetrievalFailureRecord
-from trio_failurelog._postgres_store import PostgresStore
-from trio_failurelog._schema import TABLE
+from trio_failurelog._postgres import PostgresStore
+from trio_failurelog._table import TABLE
 
 # COPY's own delimiters and escapes, and the characters around them, often.
 _TRICKY = st.sampled_from(["\t", "\n", "\r", "\\", "\\.", "\\N", "\x00", "\u2028", "é", "\x7f"])

@@ -18,9 +18,10 @@ import pytest
 import trio
 
 from trio_failurelog import DatabaseSetupError, RetrievalFailureRecord, open_failure_logger
-from trio_failurelog._postgres_store import PostgresStore, PostgresStoreError
-from trio_failurelog._schema import TABLE
-from trio_failurelog._storage import QueuedRecord, StoreOptions, open_store
+from trio_failurelog._backends import open_store
+from trio_failurelog._database import QueuedRecord, StoreOptions
+from trio_failurelog._postgres import PostgresStore, PostgresStoreError
+from trio_failurelog._table import TABLE
 
 from ._proxy import CutProxy
 from ._server import PASSWORD, ROLE, PgServer

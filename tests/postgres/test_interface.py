@@ -20,10 +20,11 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     open_failure_logger,
 )
-from trio_failurelog._postgres_schema import CREATE_TABLE, ensure_schema
-from trio_failurelog._postgres_store import PostgresStore
-from trio_failurelog._schema import TABLE
-from trio_failurelog._storage import StoreOptions, open_store
+from trio_failurelog._backends import open_store
+from trio_failurelog._database import StoreOptions
+from trio_failurelog._postgres import PostgresStore
+from trio_failurelog._postgres._schema import CREATE_TABLE, ensure_schema
+from trio_failurelog._table import TABLE
 
 from ._server import PgServer
 

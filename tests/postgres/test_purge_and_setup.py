@@ -12,10 +12,11 @@ import pytest
 import trio
 
 from trio_failurelog import RetrievalFailureRecord, open_failure_logger
+from trio_failurelog._backends import open_store
 from trio_failurelog._conninfo import redact_url, scrub, url_secrets
-from trio_failurelog._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
-from trio_failurelog._schema import TABLE
-from trio_failurelog._storage import StoreOptions, open_store
+from trio_failurelog._database import StoreOptions
+from trio_failurelog._postgres._schema import ADVISORY_CLASS, PURGE_LOCK
+from trio_failurelog._table import TABLE
 
 from ._server import PASSWORD
 
@@ -129,9 +130,9 @@ def test_missing_driver_names_the_extra(blocked: str) -> None:
 
 
 def test_an_import_error_of_ours_is_not_called_a_missing_extra() -> None:
-    out = _run_blocked("trio_failurelog._postgres_schema", "postgresql://u@127.0.0.1:1/x")
+    out = _run_blocked("trio_failurelog._postgres._schema", "postgresql://u@127.0.0.1:1/x")
     assert out.startswith("IMPORT:"), out
-    assert "_postgres_schema" in out
+    assert "_postgres._schema" in out
 
 
 # ---------------------------------------------------------------- URL secrets

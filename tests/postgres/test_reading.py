@@ -21,11 +21,11 @@ from trio_failurelog import (
     open_failure_logger,
     open_failure_reader,
 )
-from trio_failurelog._postgres_read import PostgresReadConnection
-from trio_failurelog._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
+from trio_failurelog._postgres import PostgresReadConnection
+from trio_failurelog._postgres._schema import ADVISORY_CLASS, PURGE_LOCK
 from trio_failurelog._purge import purge_older_than
-from trio_failurelog._readsql import format_created_at
-from trio_failurelog._schema import COLUMNS, TABLE
+from trio_failurelog._table import COLUMNS, TABLE
+from trio_failurelog._timetext import format_created_at
 
 from .._failuredb import make_db, row
 from .test_interface import REFERENCE_DDL, float4

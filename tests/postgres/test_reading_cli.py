@@ -19,8 +19,8 @@ import trio
 
 from trio_failurelog import DatabaseSetupError, FailureReader, _cli, open_failure_reader
 from trio_failurelog._cli import main
-from trio_failurelog._readsql import format_created_at
-from trio_failurelog._schema import TABLE
+from trio_failurelog._table import TABLE
+from trio_failurelog._timetext import format_created_at
 
 from .._failuredb import row
 from ._server import PgServer, _free_port
@@ -259,7 +259,7 @@ def test_server_error_text_is_scrubbed(url: str) -> None:
         FailureReader(url) as reader,
         pytest.raises(DatabaseSetupError, match="invalid input syntax") as caught,
     ):
-        reader._db.execute("SELECT CAST(? AS integer)", [SECRET])
+        reader._core.db.execute("SELECT CAST(? AS integer)", [SECRET])
     assert_no_secret(str(caught.value), "".join(traceback.format_exception(caught.value)))
 
 

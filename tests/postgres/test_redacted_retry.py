@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from trio_failurelog._postgres_store import PostgresStore, PostgresStoreError
+from trio_failurelog._postgres import PostgresStore, PostgresStoreError
 from trio_failurelog._writer import _Outgoing
 
 from .test_faults import batch, count_rows, proxied_store, proxy  # noqa: F401  # fixtures

@@ -22,7 +22,7 @@ CHILD = textwrap.dedent(
     # default handler: this child is the program a user would run, so it gets it.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from trio_failurelog import RetrievalFailureRecord, open_failure_logger
-    from trio_failurelog._sqlite_store import SQLiteStore
+    from trio_failurelog._sqlite import SQLiteStore
 
     never = threading.Event()
     def hung_write(self, items, **kwargs):

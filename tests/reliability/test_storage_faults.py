@@ -26,7 +26,7 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     open_failure_logger,
 )
-from trio_failurelog._sqlite_store import SQLiteStore
+from trio_failurelog._sqlite import SQLiteStore
 
 from ._helpers import assert_accounting, column, integrity, row_count, warnings_containing
 

@@ -1,4 +1,4 @@
-"""Reading (and purging by hand) a PostgreSQL ``memory_retrieval_failures`` table.
+"""Reading (and purging by hand) PostgreSQL: its read connection and its SQL dialect.
 
 Needs the ``postgres`` extra (psycopg 3). The readers' SQL is portable apart
 from what :class:`PostgresDialect` writes; :class:`PostgresReadConnection`
@@ -6,7 +6,7 @@ makes the server's answers look like SQLite's, so that the summary, the pagers
 and the CLI are the same code for both:
 
 - ``created_at`` (``TIMESTAMPTZ``) comes back as UTC text in the form this
-  library's time bounds take (see ``_readsql.format_created_at``): whole seconds
+  library's time bounds take (see ``_timetext.format_created_at``): whole seconds
   without a fraction, whole milliseconds with three digits, microseconds (the
   server's precision) with six. Time-bound parameters are such text too, read
   by the server in the session's time zone, which is set to UTC.
@@ -33,26 +33,18 @@ from typing import Any, Final
 
 import psycopg
 
-from ._conninfo import scrub, url_secrets
-from ._errors import DatabaseSetupError, IncompatibleSchemaError
-from ._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
-from ._postgres_store import _connect, _no_nul, _one_line
-from ._purge import purge_in_chunks
-from ._readsql import (
-    FIELDS,
-    Dialect,
-    Execute,
-    RepeatedRow,
-    format_created_at,
-    normalise_query,
-    sql_limit,
-)
-from ._schema import TABLE
-from ._storage import StoreOptions, describe_database
+from .._conninfo import scrub, url_secrets
+from .._database import StoreOptions, describe_database
+from .._errors import DatabaseSetupError, IncompatibleSchemaError
+from .._protocols import Dialect, Execute, RepeatedRow
+from .._readsql import normalise_query, sql_limit
+from .._table import FIELDS, TABLE
+from .._timetext import format_created_at
+from ._connect import Connection, connect, one_line
+from ._copy import no_nul
+from ._schema import ADVISORY_CLASS, PURGE_LOCK
 
-__all__ = ["POSTGRES", "PostgresDialect", "PostgresReadConnection", "purge_before"]
-
-Connection = psycopg.Connection[tuple[Any, ...]]
+__all__ = ["POSTGRES", "PostgresDialect", "PostgresReadConnection"]
 
 #: How long a manual purge waits for the purge lock a logger of the fleet holds
 #: (for one chunk's transaction, normally milliseconds).
@@ -64,15 +56,16 @@ WHERE a.attrelid = to_regclass(%s::text) AND a.attnum > 0 AND NOT a.attisdropped
 """
 
 
-class PostgresDialect(Dialect):
-    """PostgreSQL's spelling of what :class:`~trio_failurelog._readsql.Dialect` names."""
+class PostgresDialect:
+    """PostgreSQL's spelling of what the readers' SQL needs (see ``_protocols.Dialect``)."""
 
     # ``+text`` is no operator in PostgreSQL; its planner needs no such hint.
-    index_hints = False
+    index_hints: bool = False
     # Concurrent transactions take ids from one sequence and commit in any order.
-    ids_commit_in_order = False
+    ids_commit_in_order: bool = False
 
     def bucket_index_sql(self, width: int) -> str:
+        """SQL for the time bucket of ``created_at``: floor(epoch / ``width``)."""
         width = int(width)  # written into the SQL: an int we computed, never user text
         if width < 1:
             raise ValueError(f"bucket width must be at least 1, got {width}")
@@ -80,10 +73,12 @@ class PostgresDialect(Dialect):
         return f"floor(extract(epoch FROM created_at) / {width})::bigint"
 
     def score_bin_sql(self) -> str:
+        """SQL for a score's histogram bin, truncated toward zero as SQLite's CAST."""
         # trunc: a cast to an integer type would round, SQLite's CAST truncates.
         return "trunc((top_score - ?) / ? + ?)::bigint"
 
     def float_sql(self, column: str) -> str:
+        """``column`` widened to float8 for arithmetic."""
         # REAL is float4 here, and float4 - float4 is computed in float4: widened
         # first, a difference is the one SQLite computes from the same values.
         return f"{column}::float8"
@@ -166,7 +161,7 @@ class PostgresReadConnection:
     def __init__(self, url: str, *, read_only: bool = True) -> None:
         self._secrets = url_secrets(url)
         self.name = describe_database(url)
-        conn = _connect(url, self.name, self._secrets, StoreOptions())
+        conn = connect(url, self.name, self._secrets, StoreOptions())
         try:
             conn.execute("SET TIME ZONE 'UTC'")
             if read_only:
@@ -197,13 +192,13 @@ class PostgresReadConnection:
         return self._conn
 
     def _error(self, what: str, exc: BaseException) -> DatabaseSetupError:
-        detail = scrub(_one_line(str(exc)), self._secrets)
+        detail = scrub(one_line(str(exc)), self._secrets)
         return DatabaseSetupError(f"{what} {self.name}: {type(exc).__name__}: {detail}")
 
     def execute(self, sql: str, params: Iterable[object] = ()) -> list[Any]:
         # PostgreSQL text cannot hold U+0000: the writers store it as U+FFFD
-        # (see _postgres_store._no_nul), so a filter value is looked up that way.
-        values = tuple(_no_nul(p) if isinstance(p, str) else p for p in params)
+        # (see _copy.no_nul), so a filter value is looked up that way.
+        values = tuple(no_nul(p) if isinstance(p, str) else p for p in params)
         try:
             with self._conn.cursor(binary=True) as cur:
                 cur.execute(_placeholders(sql), values)
@@ -265,25 +260,3 @@ class PostgresReadConnection:
     def close(self) -> None:
         with contextlib.suppress(psycopg.Error):
             self._conn.close()
-
-
-def purge_before(
-    url: str,
-    cutoff: str,
-    *,
-    dry_run: bool,
-    chunk_size: int,
-    on_progress: Callable[[int], object] | None,
-) -> int:
-    """``purge_older_than`` for a URL: see there. ``cutoff`` is UTC text."""
-    conn = PostgresReadConnection(url, read_only=dry_run)
-    try:
-        if dry_run:  # one statement in a read-only session: its own read-only transaction
-            return int(
-                conn.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", [cutoff])[0][0]
-            )
-        return purge_in_chunks(
-            lambda: conn.purge_chunk(cutoff, chunk_size), chunk_size, on_progress
-        )
-    finally:
-        conn.close()

@@ -12,8 +12,8 @@ from typing import Any, Final
 import psycopg
 import psycopg.errors
 
-from ._errors import DatabaseSetupError, IncompatibleSchemaError
-from ._schema import COLUMNS, TABLE
+from .._errors import DatabaseSetupError, IncompatibleSchemaError
+from .._table import COLUMNS, TABLE
 
 __all__ = [
     "ADVISORY_CLASS",

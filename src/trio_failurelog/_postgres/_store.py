@@ -1,4 +1,4 @@
-"""The PostgreSQL store: the :class:`~trio_failurelog._storage.Store` for a server.
+"""The PostgreSQL store: the writer's ``Store`` for a server, which settles a lost COMMIT.
 
 Needs the ``postgres`` extra (psycopg 3). Every method blocks and runs on the
 writer's worker thread; the event loop never touches the socket. One
@@ -21,35 +21,38 @@ transaction out again), a look for the batch's own rows by their ``xmin``.
 from __future__ import annotations
 
 import contextlib
-import json
-import json.encoder
 import logging
-import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 import psycopg
-import psycopg.conninfo
 import psycopg.errors
 
-from ._conninfo import redact_url, scrub, url_secrets
-from ._errors import DatabaseSetupError, IncompatibleSchemaError
-from ._postgres_schema import (
+from .._conninfo import redact_url, scrub, url_secrets
+from .._database import BatchOutcome, QueuedRecord, StoreKind, StoreOptions
+from .._errors import DatabaseSetupError, IncompatibleSchemaError
+from .._table import TABLE, SecondText
+from ._connect import (
+    FATAL_CONNECT_STATES,
+    ConnectError,
+    Connection,
+    connect,
+    one_line,
+    setup_error,
+    sqlstate,
+)
+from ._copy import BINARY_TYPES, C_DUMPERS, binary_rows, copy_text, insert_row
+from ._schema import (
     ADVISORY_CLASS,
     COPY_BINARY_SQL,
     COPY_SQL,
     HAS_REFERENCE_TYPES,
     INSERT_SQL,
     PURGE_LOCK,
-    REFERENCE_TYPES,
     ensure_schema,
 )
-from ._record import RetrievalFailureType
-from ._schema import COLUMNS, TABLE
-from ._storage import BatchOutcome, QueuedRecord, StoreKind, StoreOptions
 
 __all__ = ["PostgresStore", "PostgresStoreError"]
 
@@ -57,7 +60,6 @@ T = TypeVar("T")
 
 log = logging.getLogger("trio_failurelog")
 
-Connection = psycopg.Connection[tuple[Any, ...]]
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 # SQLSTATEs that go away when the call is retried: another session's lock
@@ -66,39 +68,10 @@ Cursor = psycopg.Cursor[tuple[Any, ...]]
 _TRANSIENT_STATES: Final = frozenset(
     {"55P03", "40P01", "40001", "57014", "57P01", "57P02", "57P03", "53300"}
 )
-# Refusals at connection time that no retry fixes: credentials, a missing database.
-_FATAL_CONNECT_STATES: Final = frozenset({"28000", "28P01", "3D000", "42501"})
 
 # How long write_batch waits for a transaction whose COMMIT got no answer to
 # finish on the server before leaving it for the next call to ask about.
 _SETTLE_WAIT: Final = 2.0
-
-_KEEPALIVES: Final = {
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-}
-
-_TYPE_TEXT: Final = {member: member.value for member in RetrievalFailureType}
-_WHITESPACE = re.compile(r"\s+")
-
-# Binary COPY, column by column (the order of COPY_SQL), for a table of the
-# reference types: binary COPY carries no types, the server reads each field as
-# its column's type. created_at goes as "int8" because the binary form of
-# timestamptz is exactly that, a signed 64-bit count of microseconds since
-# 2000-01-01 00:00 UTC.
-_BINARY_TYPES: Final = tuple(
-    "int8" if REFERENCE_TYPES[name] == "timestamptz" else REFERENCE_TYPES[name] for name in COLUMNS
-)
-_MICROS_AT_2000: Final = 946_684_800_000_000  # 2000-01-01 00:00 UTC, in POSIX microseconds
-# Binary COPY pays off only with psycopg's C implementation; the pure-Python
-# one dumps each value in Python, slower than building COPY text.
-_C_DUMPERS: Final = psycopg.pq.__impl__ in ("c", "binary")
-# Where float4 holds a score the same either way: see _same_as_text().
-_FLOAT4_BELOW_MAX: Final = 3.4e38  # a little under FLT_MAX, 3.4028234663852886e38
-_FLOAT4_MIN_NORMAL: Final = 2.0**-126  # FLT_MIN: below it float4 has fewer bits
-_FLOAT4_SIGNIFICAND: Final = 2.0**24  # float4 keeps 24 significant bits
 
 
 class PostgresStoreError(Exception):
@@ -137,49 +110,11 @@ class _Pending:
     outcome: BatchOutcome
 
 
-def _one_line(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
-
-
-def _state(error: BaseException) -> str | None:
-    return getattr(error, "sqlstate", None)
-
-
 def _is_row_error(error: BaseException) -> bool:
     """Whether ``error`` condemns one row rather than the batch: a constraint, a
     value out of range, a trigger raising (PL/pgSQL's class P0)."""
-    state = _state(error) or ""
+    state = sqlstate(error) or ""
     return isinstance(error, psycopg.IntegrityError | psycopg.DataError) or state.startswith("P0")
-
-
-_encode_json_string = json.encoder.encode_basestring
-
-
-def _json_array(texts: tuple[str, ...]) -> str:
-    """``json.dumps(texts, ensure_ascii=False, separators=(",", ":"))``, faster
-    (the SQLite store's trick: the json module's own string encoder)."""
-    return "[" + ",".join(map(_encode_json_string, texts)) + "]"
-
-
-# COPY's text format: a backslash starts an escape, tab and newline end a field
-# and a row; U+0000 cannot be stored at all (replaced, as in _no_nul).
-_NULL: Final = "\\N"
-_COPY_ESCAPES: Final = str.maketrans(
-    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"}
-)
-
-
-def _copy_field(text: str) -> str:
-    """``text`` as a field of COPY's text format."""
-    if text.isprintable() and "\\" not in text:  # the common case: nothing to escape
-        return text
-    return text.translate(_COPY_ESCAPES)
-
-
-def _no_nul(text: str) -> str:
-    # PostgreSQL text cannot hold U+0000 (SQLite can): replaced, like a lone
-    # surrogate is, so that one odd string does not cost its row.
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 class PostgresStore:
@@ -202,11 +137,10 @@ class PostgresStore:
         self._pending: _Pending | None = None
         # Whether batches may go as binary COPY (where the table's types fit,
         # see _has_reference_types). Tests clear it to compare the two forms.
-        self._binary_copy = _C_DUMPERS
+        self._binary_copy = C_DUMPERS
         self._checked_file: int | None = None  # the table file whose types were checked
         self._reference_types = False  # what that check found
-        self._second = -1
-        self._second_text = ""
+        self._second_text = SecondText()
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.name}>"
@@ -224,7 +158,7 @@ class PostgresStore:
         """
         secrets = url_secrets(url)
         name = repr(redact_url(url))
-        conn = _connect(url, name, secrets, options)
+        conn = connect(url, name, secrets, options)
         try:
             ensure_schema(conn)
         except IncompatibleSchemaError as exc:
@@ -235,14 +169,14 @@ class PostgresStore:
             raise DatabaseSetupError(f"database {name}: {exc}") from None
         except psycopg.Error as exc:
             conn.close()
-            error = _setup_error(f"cannot use database {name}", exc, secrets)
+            error = setup_error(f"cannot use database {name}", exc, secrets)
             raise error from error.__cause__
         return cls(url, options, conn)
 
     # ------------------------------------------------------------ the connection
 
     def _error(self, what: str, exc: BaseException, *, transient: bool) -> PostgresStoreError:
-        detail = scrub(_one_line(str(exc)), self._secrets)
+        detail = scrub(one_line(str(exc)), self._secrets)
         kind = type(exc).__name__
         return PostgresStoreError(
             f"{what}: {kind}: {detail}" if detail else f"{what}: {kind}", transient=transient
@@ -266,9 +200,9 @@ class PostgresStore:
             return conn
         self._drop()
         try:
-            conn = _connect(self._url, self.name, self._secrets, self._options)
-        except _ConnectError as exc:
-            transient = exc.sqlstate not in _FATAL_CONNECT_STATES and not exc.refused
+            conn = connect(self._url, self.name, self._secrets, self._options)
+        except ConnectError as exc:
+            transient = exc.sqlstate not in FATAL_CONNECT_STATES and not exc.refused
             raise PostgresStoreError(str(exc), transient=transient) from None
         try:
             ensure_schema(conn)
@@ -276,7 +210,7 @@ class PostgresStore:
             conn.close()
             raise PostgresStoreError(f"database {self.name}: {exc}", transient=False) from None
         except psycopg.Error as exc:
-            transient = conn.broken or _state(exc) in _TRANSIENT_STATES
+            transient = conn.broken or sqlstate(exc) in _TRANSIENT_STATES
             conn.close()
             raise self._error(
                 f"cannot check the table of {self.name}", exc, transient=transient
@@ -295,7 +229,7 @@ class PostgresStore:
             conn.execute("ROLLBACK")
         except psycopg.Error:
             self._drop()
-        return self._error(what, exc, transient=_state(exc) in _TRANSIENT_STATES)
+        return self._error(what, exc, transient=sqlstate(exc) in _TRANSIENT_STATES)
 
     def _begin(self, conn: Connection) -> tuple[Cursor, _Txn]:
         """BEGIN a transaction with our lock_timeout, the table locked for writing.
@@ -375,32 +309,7 @@ class PostgresStore:
     def _created_at(self, stamp: float) -> str:
         """``stamp`` as timestamptz text, to the microsecond the binary form sends too."""
         second, micro = divmod(int(stamp * 1e6), 1_000_000)
-        if second != self._second:
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{micro:06d}+00"
-
-    def _row(self, item: QueuedRecord) -> tuple[object, ...]:
-        record, stamp = item
-        edge_types = record.edge_types
-        error_context = record.error_context
-        created_at = record.created_at
-        return (
-            record.conversation_id,
-            record.turn_index,
-            _TYPE_TEXT[record.failure_type],
-            _no_nul(record.retrieval_strategy),
-            _no_nul(record.query_text),
-            record.query_len,
-            record.top_score,
-            record.confidence_threshold,
-            record.result_count,
-            record.latency_ms,
-            None if edge_types is None else _json_array(edge_types),  # JSON escapes U+0000
-            None if error_context is None else _no_nul(error_context),
-            # A created_at set on the record is UTC, like SQLite's datetime('now').
-            self._created_at(stamp) if created_at is None else created_at + "+00",
-        )
+        return f"{self._second_text(second)}.{micro:06d}+00"
 
     def _copy(
         self,
@@ -416,17 +325,15 @@ class PostgresStore:
 
         Binary when psycopg's C dumpers are there, the table has the
         reference types (:meth:`_has_reference_types`), and every record is
-        plain (see :func:`_binary_rows`).
-        Measured in one run (figure 6's raw COPY of prebuilt rows, 100,000
-        rows in batches of 512, server on the same two cores): text 131,600
-        to 136,400 rows/s, binary 150,500 to 153,400; the rows cost about
-        half as much to build and send, and the server parses no text.
+        plain (see :func:`~._copy.binary_rows`). Binary rows cost about half
+        as much to build and send, and the server parses no text (figures in
+        docs/performance.md).
         """
         if self._binary_copy and self._has_reference_types(cur, txn):
-            rows = _binary_rows(items)
+            rows = binary_rows(items)
             if rows is not None:
                 with cur.copy(COPY_BINARY_SQL) as copy:
-                    copy.set_types(_BINARY_TYPES)
+                    copy.set_types(BINARY_TYPES)
                     write_row = copy.write_row
                     for row in rows:
                         write_row(row)
@@ -434,46 +341,10 @@ class PostgresStore:
                         sent()
                 return BatchOutcome(written=len(rows))
         with cur.copy(COPY_SQL) as copy:
-            copy.write(self._copy_text(items))
+            copy.write(copy_text(items, self._created_at))
             if sent is not None:
                 sent()
         return BatchOutcome(written=len(items))
-
-    def _copy_text(self, items: Sequence[QueuedRecord]) -> bytes:
-        """``items`` as COPY's text format: one line per row, tab-separated.
-
-        Built here rather than row tuples through psycopg's ``write_row``
-        (text): building and sending 50,000 records in batches of 512 went
-        from about 77,000 to 107,000 rows/s (one A/B run on a loaded 2-core
-        machine, so approximate). Same values as :meth:`_row`, which the
-        row-by-row fallback still uses.
-        """
-        lines: list[str] = []
-        append = lines.append
-        created_text = self._created_at
-        for record, stamp in items:
-            conversation_id = record.conversation_id
-            top_score = record.top_score
-            threshold = record.confidence_threshold
-            edge_types = record.edge_types
-            error_context = record.error_context
-            created_at = record.created_at
-            append(
-                f"{_NULL if conversation_id is None else conversation_id}\t"
-                f"{record.turn_index}\t"
-                f"{_TYPE_TEXT[record.failure_type]}\t"
-                f"{_copy_field(record.retrieval_strategy)}\t"
-                f"{_copy_field(record.query_text)}\t"
-                f"{record.query_len}\t"
-                f"{_NULL if top_score is None else repr(top_score)}\t"
-                f"{_NULL if threshold is None else repr(threshold)}\t"
-                f"{record.result_count}\t"
-                f"{record.latency_ms}\t"
-                f"{_NULL if edge_types is None else _copy_field(_json_array(edge_types))}\t"
-                f"{_NULL if error_context is None else _copy_field(error_context)}\t"
-                f"{created_text(stamp) if created_at is None else created_at + '+00'}\n"
-            )
-        return "".join(lines).encode()
 
     def write_batch(
         self, items: Sequence[QueuedRecord], *, sent: Callable[[], object] | None = None
@@ -520,7 +391,7 @@ class PostgresStore:
                 "cannot write a batch",
             )
         except psycopg.Error:  # a row was refused
-            rows = [self._row(item) for item in items]
+            rows = [insert_row(item, self._created_at) for item in items]
             outcome, txn, answered = self._transaction(
                 lambda cur, _txn: _insert_one_by_one(cur, rows), "cannot write a batch row by row"
             )
@@ -555,7 +426,7 @@ class PostgresStore:
             # (or call ours "in the future"). The batch's own rows answer
             # instead: any inserted by our transaction id with the created_at
             # and query of one of the batch's rows.
-            rows = [self._row(item) for item in pending.items]
+            rows = [insert_row(item, self._created_at) for item in pending.items]
             found = conn.execute(
                 f"SELECT EXISTS (SELECT 1 FROM {TABLE} WHERE xmin = %s::text::xid"
                 " AND (created_at, query_text) IN"
@@ -655,80 +526,12 @@ class PostgresStore:
         if isinstance(error, PostgresStoreError):
             return error.transient
         if isinstance(error, psycopg.Error):
-            return _state(error) in _TRANSIENT_STATES
+            return sqlstate(error) in _TRANSIENT_STATES
         return False
 
     def close(self) -> None:
         """Close the connection."""
         self._drop()
-
-
-def _binary_rows(items: Sequence[QueuedRecord]) -> list[tuple[object, ...]] | None:
-    """``items`` as rows for binary COPY, or ``None`` if one is not plain.
-
-    Not plain, and so sent as text, where the text path's handling or the
-    server's verdict must stand: text holding U+0000 (replaced by the text
-    path), a score float4 would not hold as the server's text input does
-    (:func:`_same_as_text`), a ``created_at`` set on the record (text, sent
-    as it is). The values are those of :meth:`PostgresStore._row`,
-    created_at to the same microsecond.
-    """
-    rows: list[tuple[object, ...]] = []
-    append = rows.append
-    type_text = _TYPE_TEXT
-    json_array = _json_array
-    for record, stamp in items:
-        strategy = record.retrieval_strategy
-        query = record.query_text
-        context = record.error_context
-        top = record.top_score
-        threshold = record.confidence_threshold
-        if (
-            record.created_at is not None
-            or "\x00" in query
-            or "\x00" in strategy
-            or (context is not None and "\x00" in context)
-            or (top and not _same_as_text(top))
-            or (threshold and not _same_as_text(threshold))
-        ):
-            return None
-        edge_types = record.edge_types
-        append(
-            (
-                record.conversation_id,
-                record.turn_index,
-                type_text[record.failure_type],
-                strategy,
-                query,
-                record.query_len,
-                top,
-                threshold,
-                record.result_count,
-                record.latency_ms,
-                None if edge_types is None else json_array(edge_types),
-                context,
-                int(stamp * 1e6) - _MICROS_AT_2000,
-            )
-        )
-    return rows
-
-
-def _same_as_text(score: float) -> bool:
-    """Whether binary COPY stores ``score`` in a REAL column as text COPY does.
-
-    Binary: psycopg's C cast of the double to float4, rounding to nearest,
-    ties to even. Text: the server's ``strtof`` of ``repr(score)``, which
-    rounds that decimal instead. They agree unless the score is beyond
-    float4's range (the server refuses it where the cast makes it infinity or
-    0; kept to text too: float4's subnormal fringe, below ``FLT_MIN``), or
-    exactly halfway between two float4 values (the decimal is never exactly
-    halfway, so it rounds towards whichever side it leans).
-    """
-    if not _FLOAT4_MIN_NORMAL <= abs(score) < _FLOAT4_BELOW_MAX:
-        return False
-    # Halfway exactly when the significand, scaled to float4's 24 bits, ends
-    # in .5 (frexp, the scaling and the remainder are all exact).
-    return (math.frexp(score)[0] * _FLOAT4_SIGNIFICAND) % 1.0 != 0.5
 
 
 def _insert_one_by_one(cur: Cursor, rows: list[tuple[object, ...]]) -> BatchOutcome:
@@ -741,65 +544,8 @@ def _insert_one_by_one(cur: Cursor, rows: list[tuple[object, ...]]) -> BatchOutc
             if not _is_row_error(exc):
                 raise
             cur.execute("ROLLBACK TO SAVEPOINT one_row")
-            outcome.rejected.append(f"{type(exc).__name__}: {_one_line(str(exc))}")
+            outcome.rejected.append(f"{type(exc).__name__}: {one_line(str(exc))}")
         else:
             outcome.written += 1
         cur.execute("RELEASE SAVEPOINT one_row")
     return outcome
-
-
-class _ConnectError(DatabaseSetupError):
-    """Connecting failed; ``sqlstate`` and ``refused`` tell a retry from a lost cause."""
-
-    def __init__(self, message: str, sqlstate: str | None, *, refused: bool) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
-        self.refused = refused
-
-
-def _setup_error(what: str, exc: BaseException, secrets: tuple[str, ...]) -> _ConnectError:
-    """A :exc:`DatabaseSetupError` for ``exc``, scrubbed of ``secrets``, with ``exc``
-    as its ``__cause__`` only when that holds no secret either."""
-    detail = scrub(_one_line(str(exc)), secrets)
-    refused = _state(exc) in ("28P01", "28000") or "authentication failed" in detail
-    if refused:
-        detail = f"the server refused the user name or password ({detail})"
-    error = _ConnectError(f"{what}: {detail}", _state(exc), refused=refused)
-    if not any(secret in str(exc) or secret in repr(exc) for secret in secrets):
-        error.__cause__ = exc
-    return error
-
-
-def _connect(url: str, name: str, secrets: tuple[str, ...], options: StoreOptions) -> Connection:
-    """Connect in autocommit mode within ``options.connect_timeout``.
-
-    Raises :exc:`DatabaseSetupError` with the server's reason, scrubbed.
-    """
-    what = f"cannot connect to PostgreSQL database {name}"
-    try:
-        params = psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        error = _setup_error(f"{what} (malformed URL)", exc, secrets)
-        raise error from error.__cause__
-    extra: dict[str, Any] = {}
-    if "connect_timeout" not in params:
-        # libpq counts whole seconds, and treats less than 2 as 2.
-        extra["connect_timeout"] = max(2, math.ceil(options.connect_timeout))
-    if "application_name" not in params:
-        extra["application_name"] = "trio-failurelog"
-    # Both COPY forms send UTF-8 (the text form encodes it by hand); the
-    # server converts to the database's encoding, and refuses a character
-    # that encoding cannot hold (that row only). Whatever the URL says.
-    extra["client_encoding"] = "UTF8"
-    # A server that vanished without closing the connection (a network
-    # partition, a crashed host) is noticed in about 25 s rather than hours:
-    # the call then fails as a lost connection, which the writer retries.
-    for key, value in _KEEPALIVES.items():
-        if key not in params:
-            extra[key] = value
-    try:
-        conn: Connection = psycopg.connect(url, autocommit=True, **extra)
-    except psycopg.Error as exc:
-        error = _setup_error(what, exc, secrets)
-        raise error from error.__cause__
-    return conn

@@ -1,8 +1,8 @@
-"""The on-disk format: the ``memory_retrieval_failures`` table and its checks.
+"""The ``memory_retrieval_failures`` table in SQLite: DDL, INSERT and DELETE, and its checks.
 
 The table is the reference application's, column for column, so that either
-program can read and append to the other's file. Everything here is synchronous
-sqlite3 and runs on a worker thread.
+program can read and append to the other's file. Everything here that takes a
+connection is synchronous sqlite3 and runs on a worker thread.
 """
 
 from __future__ import annotations
@@ -11,43 +11,28 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Final
 
-from ._errors import IncompatibleSchemaError
+from .._errors import IncompatibleSchemaError
+from .._table import COLUMNS, SCHEMA_VERSION, TABLE
 
 __all__ = [
-    "COLUMNS",
+    "DELETE_BEFORE_SQL",
     "INSERT_SQL",
-    "SCHEMA_VERSION",
-    "TABLE",
+    "check_table",
     "ensure_schema",
     "insert_rows_sql",
+    "table_exists",
 ]
-
-TABLE: Final = "memory_retrieval_failures"
-
-#: Written to ``PRAGMA user_version`` of databases this library creates, so that a
-#: later version knows which format a file has and can migrate it.
-SCHEMA_VERSION: Final = 1
-
-#: The columns ``log()`` writes, in the order of :data:`INSERT_SQL`'s parameters.
-COLUMNS: Final = (
-    "conversation_id",
-    "turn_index",
-    "failure_type",
-    "retrieval_strategy",
-    "query_text",
-    "query_len",
-    "top_score",
-    "confidence_threshold",
-    "result_count",
-    "latency_ms",
-    "edge_types",
-    "error_context",
-    "created_at",
-)
 
 _ROW_PLACEHOLDERS: Final = f"({', '.join('?' for _ in COLUMNS)})"
 
 INSERT_SQL: Final = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {_ROW_PLACEHOLDERS}"
+
+
+#: Deletes one chunk: the rows with ``created_at`` before the first parameter
+#: (text), at most the second. A bounded chunk keeps the write lock short.
+DELETE_BEFORE_SQL: Final = (
+    f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} WHERE created_at < ? LIMIT ?)"
+)
 
 
 def insert_rows_sql(rows: int) -> str:
@@ -123,6 +108,7 @@ def _affinity(declared: str) -> str:
 
 
 def table_exists(conn: sqlite3.Connection) -> bool:
+    """Whether the database of ``conn`` has the table. Blocks."""
     row = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)
     ).fetchone()

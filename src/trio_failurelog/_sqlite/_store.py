@@ -1,4 +1,4 @@
-"""The SQLite store: the :class:`~trio_failurelog._storage.Store` for a file.
+"""The SQLite store: :class:`SQLiteStore`, the ``Store`` (``_protocols.py``) for a file.
 
 Every method here blocks and is meant to run on a worker thread (the logger
 calls them through :class:`~trio_failurelog._threads.SerialThread`); the event
@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
-import json
-import json.encoder
 import logging
 import os
 import sqlite3
@@ -20,16 +18,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
-from ._errors import DatabaseSetupError, IncompatibleSchemaError
-from ._record import RetrievalFailureType
-from ._schema import COLUMNS, INSERT_SQL, TABLE, ensure_schema, insert_rows_sql
-from ._storage import BatchOutcome, Database, QueuedRecord, StoreKind, Synchronous
+from .._database import BatchOutcome, Database, QueuedRecord, StoreKind, Synchronous
+from .._errors import DatabaseSetupError, IncompatibleSchemaError
+from .._table import COLUMNS, TYPE_TEXT, SecondText, json_array, utc_second_text
+from ._schema import DELETE_BEFORE_SQL, INSERT_SQL, ensure_schema, insert_rows_sql
 
 __all__ = [
     "DatabaseFileError",
     "SQLiteStore",
     "is_transient",
-    "purge_cutoff",
 ]
 
 T = TypeVar("T")
@@ -64,17 +61,6 @@ _ROW_ERRORS: Final = (
     OverflowError,
 )
 
-_encode_json_string = json.encoder.encode_basestring
-_TYPE_TEXT: Final = {member: member.value for member in RetrievalFailureType}
-
-
-def _json_array(texts: tuple[str, ...]) -> str:
-    """``json.dumps(texts, ensure_ascii=False, separators=(",", ":"))``, 7x faster.
-
-    Built from the json module's own string encoder; the result is the same text.
-    """
-    return "[" + ",".join(map(_encode_json_string, texts)) + "]"
-
 
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` is SQLite's busy/locked, which goes away when retried."""
@@ -84,15 +70,6 @@ def is_transient(error: BaseException) -> bool:
         and code is not None
         and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
     )
-
-
-def purge_cutoff(now: float, retention_days: float) -> str:
-    """The ``created_at`` text before which rows are older than ``retention_days``.
-
-    Whole seconds, like the reference application's own purge, so that both
-    compare ``created_at`` as text the same way.
-    """
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - retention_days * 86400))
 
 
 class DatabaseFileError(Exception):
@@ -236,9 +213,7 @@ class SQLiteStore:
         self._seen: tuple[int, int] | None = None
         if path is not None:
             self._remember(os.stat(path))
-        # created_at of consecutive records mostly shares its whole-second prefix.
-        self._second = -1
-        self._second_text = ""
+        self._second_text = SecondText()
 
     @classmethod
     def open(
@@ -378,11 +353,9 @@ class SQLiteStore:
     # ------------------------------------------------------------ writing
 
     def _created_at(self, stamp: float) -> str:
+        """``stamp`` as ``created_at`` text, to the millisecond."""
         second = int(stamp)
-        if second != self._second:
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-        return f"{self._second_text}.{int((stamp - second) * 1000):03d}"
+        return f"{self._second_text(second)}.{int((stamp - second) * 1000):03d}"
 
     def _row(self, item: QueuedRecord) -> tuple[object, ...]:
         record, stamp = item
@@ -390,7 +363,7 @@ class SQLiteStore:
         return (
             record.conversation_id,
             record.turn_index,
-            _TYPE_TEXT[record.failure_type],
+            TYPE_TEXT[record.failure_type],
             record.retrieval_strategy,
             record.query_text,
             record.query_len,
@@ -398,7 +371,7 @@ class SQLiteStore:
             record.confidence_threshold,
             record.result_count,
             record.latency_ms,
-            None if edge_types is None else _json_array(edge_types),
+            None if edge_types is None else json_array(edge_types),
             record.error_context,
             record.created_at or self._created_at(stamp),
         )
@@ -435,24 +408,12 @@ class SQLiteStore:
 
         Compares whole seconds as text, like the reference application's purge.
         """
-        return self.purge_chunk_before_text(
-            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(older_than)), limit
-        )
-
-    def purge_chunk_before_text(self, older_than: str, limit: int) -> int:
-        """Delete up to ``limit`` rows with ``created_at < older_than``; return how many.
-
-        A bounded chunk keeps the write lock short, so that a large purge does
-        not stall other writers of the file.
-        """
+        cutoff = utc_second_text(older_than)
 
         def delete(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                f"DELETE FROM {TABLE} WHERE id IN "
-                f"(SELECT id FROM {TABLE} WHERE created_at < ? LIMIT ?)",
-                (older_than, limit),
-            )
-            return cursor.rowcount
+            # A bounded chunk keeps the write lock short, so that a large purge
+            # does not stall other writers of the file.
+            return conn.execute(DELETE_BEFORE_SQL, (cutoff, limit)).rowcount
 
         return self._transaction(delete)
 
