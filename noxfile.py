@@ -15,8 +15,6 @@ a service (a PostgreSQL server, say) belongs in ``.ci/run`` before nox.
 
 from __future__ import annotations
 
-import fnmatch
-
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
@@ -53,21 +51,11 @@ LINTED = ["src", "tests", "benchmarks", "tools", "docs", "noxfile.py"]
 # Tests open plain sqlite3 connections inside async tests on purpose (to hold
 # a lock, or look at the file), and a test's event loop has nothing to stall.
 FLAKE8_ASYNC_IGNORED = {"tests/*": "ASYNC200"}
-# Findings in files that other branches of issue 9 are rewriting; each code
-# listed here is one reported to that file's owner. Delete an entry when its
-# findings are fixed or carry a noqa with the reason.
-FLAKE8_ASYNC_PENDING: dict[str, str] = {}
 
 
 def per_file_ignores() -> str:
-    """flake8's --per-file-ignores value. flake8 applies only the first pattern
-    that matches a file, so a file's own entry repeats the globs' codes."""
-    entries = dict(FLAKE8_ASYNC_IGNORED)
-    for path, codes in FLAKE8_ASYNC_PENDING.items():
-        inherited = [c for glob, c in FLAKE8_ASYNC_IGNORED.items() if fnmatch.fnmatch(path, glob)]
-        entries[path] = ",".join([codes, *inherited])
-    # The most specific entries first.
-    return ",".join(f"{path}:{codes}" for path, codes in sorted(entries.items(), reverse=True))
+    """flake8's --per-file-ignores value, from :data:`FLAKE8_ASYNC_IGNORED`."""
+    return ",".join(f"{path}:{codes}" for path, codes in FLAKE8_ASYNC_IGNORED.items())
 
 
 def install_project(session: nox.Session, *extras: str) -> None:

@@ -1,8 +1,9 @@
-"""trio-failurelog: record failed memory/document recalls from trio programs to SQLite.
+"""trio-failurelog: record failed memory/document recalls of trio programs in SQLite or PostgreSQL.
 
 ``log()`` is synchronous and cheap, never blocks and never raises at run time;
-one writer task batches records into SQLite on a worker thread. See the README
-for the guarantees and the on-disk format.
+one writer task batches records into the database (an SQLite file, or a
+PostgreSQL server with the ``postgres`` extra) on a worker thread. See the
+README for the guarantees and the on-disk format.
 """
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
@@ -30,6 +31,7 @@ from ._summary import (
 )
 from ._table import SCHEMA_VERSION, TABLE
 from ._timetext import TimeBound
+from ._version import __version__ as __version__
 
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",
@@ -61,5 +63,3 @@ __all__ = [
     "open_failure_logger",
     "open_failure_reader",
 ]
-
-__version__ = "0.1.0"

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._logger import LoggerStatistics, RetrievalFailureLogger
 from ._record import _repair_text
+from ._version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -222,8 +223,6 @@ _registries_lock = threading.Lock()
 def _registry_for(meter_provider: MeterProvider | None) -> _Registry:
     global _global_registry
     from opentelemetry import metrics  # the optional extra
-
-    from . import __version__  # the package imports this module
 
     current_global = metrics.get_meter_provider()
     with _registries_lock:
