@@ -1,17 +1,20 @@
-"""The table both backends store: its name, its columns, and the stored forms of values.
+"""The table both backends store: name, columns, stored forms of values, and row-by-row writes.
 
 The table is the reference application's, column for column, in SQLite and in
 PostgreSQL alike; each backend's DDL and checks live in its own package
-(``_sqlite/_schema.py``, ``_postgres/_schema.py``). What is here is pure
-computation shared by both: the text a record's values are stored as.
+(``_sqlite/_schema.py``, ``_postgres/_schema.py``). What is here is shared by
+both: the text a record's values are stored as (pure computation), and the
+savepoint loop that writes a batch row by row once a row was refused.
 """
 
 from __future__ import annotations
 
 import json.encoder
 import time
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
+from ._database import BatchOutcome
 from ._record import RetrievalFailureType
 
 __all__ = [
@@ -20,7 +23,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "TABLE",
     "TYPE_TEXT",
+    "RowByRow",
     "SecondText",
+    "insert_one_by_one",
     "json_array",
     "utc_second_text",
 ]
@@ -96,3 +101,45 @@ class SecondText:
             self._second = second
             self._text = utc_second_text(second)
         return self._text
+
+
+class RowByRow:
+    """A backend's spelling of :func:`insert_one_by_one`'s statements."""
+
+    __slots__ = ("insert", "release", "rollback", "savepoint")
+
+    def __init__(self, insert: str, *, savepoint: str, rollback: str, release: str) -> None:
+        self.insert = insert
+        self.savepoint = savepoint
+        self.rollback = rollback
+        self.release = release
+
+
+def insert_one_by_one(
+    execute: Callable[..., Any],
+    rows: Sequence[tuple[object, ...]],
+    sql: RowByRow,
+    refusal: Callable[[Exception], str | None],
+) -> BatchOutcome:
+    """Insert ``rows`` one at a time, each under a savepoint, inside the caller's
+    transaction: a row the database refuses costs that row only.
+
+    ``refusal(exc)`` says why a row was refused, or ``None`` when ``exc``
+    concerns the whole batch, which is then raised as it is. Blocks on
+    ``execute`` (the connection's or cursor's).
+    """
+    outcome = BatchOutcome()
+    for row in rows:
+        execute(sql.savepoint)
+        try:
+            execute(sql.insert, row)
+        except Exception as exc:
+            reason = refusal(exc)
+            if reason is None:
+                raise
+            execute(sql.rollback)
+            outcome.rejected.append(reason)
+        else:
+            outcome.written += 1
+        execute(sql.release)
+    return outcome

@@ -33,7 +33,7 @@ import psycopg.errors
 from .._conninfo import redact_url, scrub, url_secrets
 from .._database import BatchOutcome, QueuedRecord, StoreKind, StoreOptions
 from .._errors import DatabaseSetupError, IncompatibleSchemaError
-from .._table import TABLE, SecondText
+from .._table import TABLE, RowByRow, SecondText, insert_one_by_one
 from ._connect import (
     FATAL_CONNECT_STATES,
     ConnectError,
@@ -393,7 +393,8 @@ class PostgresStore:
         except psycopg.Error:  # a row was refused
             rows = [insert_row(item, self._created_at) for item in items]
             outcome, txn, answered = self._transaction(
-                lambda cur, _txn: _insert_one_by_one(cur, rows), "cannot write a batch row by row"
+                lambda cur, _txn: insert_one_by_one(cur.execute, rows, _ROW_BY_ROW, _refusal),
+                "cannot write a batch row by row",
             )
         if answered:
             return outcome
@@ -534,18 +535,16 @@ class PostgresStore:
         self._drop()
 
 
-def _insert_one_by_one(cur: Cursor, rows: list[tuple[object, ...]]) -> BatchOutcome:
-    outcome = BatchOutcome()
-    for row in rows:
-        cur.execute("SAVEPOINT one_row")
-        try:
-            cur.execute(INSERT_SQL, row)
-        except psycopg.Error as exc:
-            if not _is_row_error(exc):
-                raise
-            cur.execute("ROLLBACK TO SAVEPOINT one_row")
-            outcome.rejected.append(f"{type(exc).__name__}: {one_line(str(exc))}")
-        else:
-            outcome.written += 1
-        cur.execute("RELEASE SAVEPOINT one_row")
-    return outcome
+_ROW_BY_ROW: Final = RowByRow(
+    INSERT_SQL,
+    savepoint="SAVEPOINT one_row",
+    rollback="ROLLBACK TO SAVEPOINT one_row",
+    release="RELEASE SAVEPOINT one_row",
+)
+
+
+def _refusal(error: Exception) -> str | None:
+    """Why the server refused a row, or ``None`` for an error of the whole batch."""
+    if isinstance(error, psycopg.Error) and _is_row_error(error):
+        return f"{type(error).__name__}: {one_line(str(error))}"
+    return None

@@ -20,7 +20,15 @@ from typing import Final, TypeVar
 
 from .._database import BatchOutcome, Database, QueuedRecord, StoreKind, Synchronous
 from .._errors import DatabaseSetupError, IncompatibleSchemaError
-from .._table import COLUMNS, TYPE_TEXT, SecondText, json_array, utc_second_text
+from .._table import (
+    COLUMNS,
+    TYPE_TEXT,
+    RowByRow,
+    SecondText,
+    insert_one_by_one,
+    json_array,
+    utc_second_text,
+)
 from ._schema import DELETE_BEFORE_SQL, INSERT_SQL, ensure_schema, insert_rows_sql
 
 __all__ = [
@@ -400,7 +408,9 @@ class SQLiteStore:
         try:
             self._transaction(insert_all)
         except _ROW_ERRORS:
-            return self._transaction(functools.partial(_insert_one_by_one, rows=rows))
+            return self._transaction(
+                lambda conn: insert_one_by_one(conn.execute, rows, _ROW_BY_ROW, _refusal)
+            )
         return BatchOutcome(written=len(rows))
 
     def purge_chunk(self, older_than: float, limit: int) -> int:
@@ -459,16 +469,14 @@ def _multi_row_sql(rows: int) -> str:
     return insert_rows_sql(rows)
 
 
-def _insert_one_by_one(conn: sqlite3.Connection, *, rows: list[tuple[object, ...]]) -> BatchOutcome:
-    outcome = BatchOutcome()
-    for row in rows:
-        conn.execute("SAVEPOINT one_row")
-        try:
-            conn.execute(INSERT_SQL, row)
-        except _ROW_ERRORS as exc:
-            conn.execute("ROLLBACK TO one_row")
-            outcome.rejected.append(f"{type(exc).__name__}: {exc}")
-        else:
-            outcome.written += 1
-        conn.execute("RELEASE one_row")
-    return outcome
+_ROW_BY_ROW: Final = RowByRow(
+    INSERT_SQL,
+    savepoint="SAVEPOINT one_row",
+    rollback="ROLLBACK TO one_row",
+    release="RELEASE one_row",
+)
+
+
+def _refusal(error: Exception) -> str | None:
+    """Why SQLite refused a row, or ``None`` for an error of the whole batch."""
+    return f"{type(error).__name__}: {error}" if isinstance(error, _ROW_ERRORS) else None
