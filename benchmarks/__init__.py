@@ -1,4 +1,4 @@
-"""The benchmark harness of trio-failurelog (issue 3).
+"""The benchmark harness of trio-failurelog: the figures behind docs/performance.md.
 
 ``python -m benchmarks [--smoke] [--out bench-results.json]`` (or ``nox -s bench``)
 runs every figure, prints one Markdown table and writes every figure, the

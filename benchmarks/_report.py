@@ -1,4 +1,4 @@
-"""The one table, and the targets of issue 3 judged against the figures."""
+"""The one table, and the performance targets (docs/performance.md) judged against the figures."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class Target:
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
-    """Every target of the issue whose figure is in ``results``."""
+    """Every performance target whose figure is in ``results``."""
     found: list[Target] = []
     if "hot_path" in results:
         hot = results["hot_path"]

@@ -6,7 +6,7 @@ created for the run and dropped after it) or, without one, a throw-away
 server started from the local PostgreSQL installation like the tests' (with
 fsync on: durable commits, as in production).
 
-* ``raw``: the limit the issue set. psycopg ``COPY ... FROM STDIN`` (text,
+* ``raw``: the limit the library is held to. psycopg ``COPY ... FROM STDIN`` (text,
   psycopg's default) with ``write_row`` of rows prebuilt by the library's own
   row conversion, one transaction per batch of the library's ``batch_size``,
   from one process; no trio, no records. Timed after connecting.

@@ -64,7 +64,7 @@ def test_the_text_of_a_bound_always_has_a_four_digit_year() -> None:
     ("bound", "expected"),
     [
         (HUGE, "0001-01-01 00:00:00"),
-        (timedelta(days=10**6), "0001-01-01 00:00:00"),  # the example in the issue
+        (timedelta(days=10**6), "0001-01-01 00:00:00"),  # a million years ago: since the beginning
         (timedelta.max, "0001-01-01 00:00:00"),
         (-HUGE, "9999-12-31 23:59:59.999999"),
         (timedelta.min, "9999-12-31 23:59:59.999999"),

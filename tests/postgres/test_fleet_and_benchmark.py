@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_eight_processes_exact_totals(pg_url: str) -> None:
-    # 8 processes x 2,000 here; the benchmark runs the 8 x 25,000.
+    # 8 processes x 2,000 here; the benchmark runs 8 x 25,000.
     result = fleet(pg_url, processes=8, records=2000)
     assert result["failed"] == 0
     assert result["rows"] == result["written"] == 16_000
