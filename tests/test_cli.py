@@ -22,7 +22,7 @@ from trio_failurelog._reader import FailureReader
 from trio_failurelog._table import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
-from .helpers import run_cli as run
+from ._helpers import run_cli as run
 from .test_summary import ROWS, T0, T1
 
 Run = tuple[int, str, str]

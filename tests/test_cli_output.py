@@ -20,7 +20,7 @@ from trio_failurelog._console import Console
 from trio_failurelog._export import write_jsonl
 
 from ._failuredb import make_db, row
-from .helpers import run_cli as run
+from ._helpers import run_cli as run
 
 PRIVATE = 0o600
 

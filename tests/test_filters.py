@@ -15,7 +15,7 @@ from trio_failurelog import FailureReader, RetrievalFailureType, open_failure_re
 from trio_failurelog._html import render_html
 
 from ._failuredb import make_db, row
-from .helpers import run_cli as run
+from ._helpers import run_cli as run
 
 HUGE = 10**30
 VALID = "no_hit, low_confidence, timeout, error"

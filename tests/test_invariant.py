@@ -22,7 +22,7 @@ from trio_failurelog import TABLE, RetrievalFailureLogger, open_failure_logger
 from trio_failurelog._database import BatchOutcome, QueuedRecord
 from trio_failurelog._sqlite import SQLiteStore
 
-from .helpers import assert_accounted, count_rows, record
+from ._helpers import assert_accounted, count_rows, record
 
 Op = tuple[str, int]
 

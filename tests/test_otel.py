@@ -27,7 +27,7 @@ from trio_failurelog import (
 )
 from trio_failurelog._otel import INSTRUMENTS
 
-from .helpers import record
+from ._helpers import record
 
 Points = dict[tuple[str, frozenset[tuple[str, object]]], int | float]
 

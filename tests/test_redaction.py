@@ -22,7 +22,7 @@ from trio_failurelog._database import QueuedRecord
 from trio_failurelog._redaction import Redactor, redact_batch, validate_redactor
 from trio_failurelog._sqlite import SQLiteStore
 
-from .helpers import fetch
+from ._helpers import fetch
 
 STAMP = 1_700_000_000.25
 

@@ -14,7 +14,7 @@ from trio_failurelog import TABLE
 from trio_failurelog._sqlite import SQLiteStore
 from trio_failurelog._table import json_array
 
-from .helpers import queries, record
+from ._helpers import queries, record
 
 
 def open_store(path: Path) -> SQLiteStore:

@@ -22,7 +22,7 @@ from trio_failurelog._purge import purge_older_than
 from trio_failurelog._timetext import created_at_text, epoch_seconds, text_at
 
 from ._failuredb import make_db, row, stored_rows
-from .helpers import run_cli as run
+from ._helpers import run_cli as run
 
 STORED_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3,6})?")
 HUGE = timedelta(days=10**7)  # about 27,000 years: off the calendar both ways from now

@@ -1,4 +1,4 @@
-"""The writer task: its wake-ups, small buffers, the drain and its deadline, opening and closing."""
+"""The writer task: batching, flush, wake-ups, storage trouble, retention, draining, closing."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from trio_failurelog._sqlite import SQLiteStore
 from trio_failurelog._threads import SerialThread, run_inline, start_inline
 from trio_failurelog._writer import PURGE_CHUNKS_PER_ROUND
 
-from .helpers import assert_accounted, count_rows, fetch, record
+from ._helpers import assert_accounted, count_rows, fetch, queries, record
 
 # ---------------------------------------------------------------- wake-ups
 
@@ -749,3 +749,321 @@ async def test_a_busy_purge_is_put_off_not_waited_for(
         assert failures.statistics().purged == 10
     assert not [r for r in lib_log.records if "purge failed" in r.getMessage()]
     assert failures.statistics().last_error is None
+
+
+# ---------------------------------------------------------------- batching and flush
+
+
+async def test_batches_by_size_then_by_deadline(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, batch_size=10, flush_interval=5) as failures:
+        for i in range(25):
+            failures.log(record(i))
+        await trio.sleep(4.9)
+        stats = failures.statistics()
+        assert (stats.written, stats.batches, stats.queued) == (20, 2, 5)
+        assert_accounted(stats)
+        await trio.sleep(0.2)  # the last partial batch's deadline passes
+        stats = failures.statistics()
+        assert (stats.written, stats.batches, stats.queued) == (25, 3, 0)
+    assert queries(db_path) == [f"query {i}" for i in range(25)]
+
+
+async def test_deadline_counts_from_the_first_record_of_a_batch(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, flush_interval=10) as failures:
+        failures.log(record(1))
+        await trio.sleep(6)
+        failures.log(record(2))
+        await trio.sleep(3.9)
+        assert failures.statistics().written == 0
+        await trio.sleep(0.2)
+        assert failures.statistics().written == 2
+
+
+async def test_flush_writes_the_partial_batch_now(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, flush_interval=1000) as failures:
+        for i in range(5):
+            failures.log(record(i))
+        start = trio.current_time()
+        await failures.flush()
+        assert trio.current_time() - start < 1
+        assert failures.statistics().written == 5
+        assert count_rows(db_path) == 5
+        await failures.flush()  # nothing pending: returns at once
+
+
+async def test_flush_waits_only_for_records_accepted_before_it(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(
+        db_path, batch_size=10, flush_interval=1000, busy_timeout=0
+    ) as failures:
+        await failures.flush()  # the writer is up and idle
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the writer will retry its first batch
+        for i in range(10):
+            failures.log(record(i))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(failures.flush)
+            await trio.sleep(1)  # flush() is waiting; the writer is backing off
+            assert failures.statistics().written == 0
+            for i in range(10, 15):
+                failures.log(record(i))  # accepted after flush() began
+            other.execute("COMMIT")
+            other.close()
+        stats = failures.statistics()
+        assert (stats.written, stats.queued) == (10, 5)  # the later five still gather
+        assert_accounted(stats)
+        assert trio.current_time() < 100
+
+
+async def test_cancelled_flush_loses_nothing(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, flush_interval=50) as failures:
+        failures.log(record(1))
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await failures.flush()
+        assert failures.statistics().queued == 1
+    assert count_rows(db_path) == 1
+
+
+# ---------------------------------------------------------------- storage trouble at run time
+
+
+@pytest.fixture
+def faulty_writes(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
+    """Make the next write_batch calls raise the listed errors (None: write normally)."""
+    plan: list[BaseException | None] = []
+    real = SQLiteStore.write_batch
+
+    def write_batch(
+        self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
+        if plan:
+            error = plan.pop(0)
+            if error is not None:
+                raise error
+        return real(self, items, **kwargs)
+
+    monkeypatch.setattr(SQLiteStore, "write_batch", write_batch)
+    return plan
+
+
+async def test_storage_error_fails_one_batch_and_the_writer_carries_on(
+    db_path: Path,
+    faulty_writes: list[BaseException | None],
+    lib_log: pytest.LogCaptureFixture,
+) -> None:
+    faulty_writes.append(sqlite3.OperationalError("disk I/O error"))
+    async with open_failure_logger(db_path) as failures:
+        for i in range(3):
+            failures.log(record(i))
+        await failures.flush()
+        stats = failures.statistics()
+        assert (stats.written, stats.failed) == (0, 3)
+        assert stats.last_error == "OperationalError: disk I/O error"
+        for i in range(3, 5):
+            failures.log(record(i))
+        await failures.flush()
+        stats = failures.statistics()
+        assert (stats.written, stats.failed) == (2, 3)
+        assert_accounted(stats)
+    assert queries(db_path) == ["query 3", "query 4"]
+    warnings = [r for r in lib_log.records if "could not write" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "disk I/O error" in warnings[0].getMessage()
+
+
+async def test_failure_warnings_are_rate_limited(
+    db_path: Path,
+    faulty_writes: list[BaseException | None],
+    lib_log: pytest.LogCaptureFixture,
+    virtual_time: trio.testing.MockClock,
+) -> None:
+    faulty_writes.extend(sqlite3.OperationalError("disk I/O error") for _ in range(5))
+    async with open_failure_logger(db_path) as failures:
+        for i in range(4):
+            failures.log(record(i))
+            await failures.flush()
+        await trio.sleep(writer_module.FAILURE_WARNING_INTERVAL)
+        failures.log(record(4))
+        await failures.flush()
+        assert failures.statistics().failed == 5
+    warnings = [r.getMessage() for r in lib_log.records if "could not write" in r.getMessage()]
+    assert len(warnings) == 2
+    assert warnings[1].startswith("could not write 4 ")  # the ones not reported before
+
+
+async def test_unexpected_exception_in_a_write_is_contained(
+    db_path: Path, faulty_writes: list[BaseException | None]
+) -> None:
+    faulty_writes.append(MemoryError())
+    async with open_failure_logger(db_path) as failures:
+        failures.log(record())
+        await failures.flush()
+        assert failures.statistics().failed == 1
+
+
+async def test_one_refused_row_does_not_cost_the_batch(db_path: Path) -> None:
+    # The application sharing the file may refuse rows (here, a trigger).
+    async with open_failure_logger(db_path):
+        pass
+    conn = sqlite3.connect(db_path)
+    conn.execute(
+        f"CREATE TRIGGER refuse BEFORE INSERT ON {TABLE} WHEN NEW.query_text = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+    )
+    conn.close()
+    async with open_failure_logger(db_path) as failures:
+        failures.log(record(1))
+        failures.log(record(query_text="poison"))
+        failures.log(record(3))
+        await failures.flush()
+        stats = failures.statistics()
+        assert (stats.written, stats.failed, stats.batches) == (2, 1, 1)
+        assert stats.last_error is not None
+        assert "poisoned row" in stats.last_error
+    assert queries(db_path) == ["query 1", "query 3"]
+
+
+async def test_busy_database_is_retried_until_the_lock_is_released(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, busy_timeout=0) as failures:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        for i in range(10):
+            failures.log(record(i))
+        await trio.sleep(3)  # the writer backs off and retries meanwhile
+        assert failures.statistics().written == 0
+        other.execute("COMMIT")
+        other.close()
+        await failures.flush()
+        stats = failures.statistics()
+        assert (stats.written, stats.failed) == (10, 0)
+        assert stats.retries >= 5  # 10 ms doubling up to 3 s: at least 8 sleeps
+    assert count_rows(db_path) == 10
+
+
+async def test_lock_held_past_retry_timeout_fails_the_batch_then_recovers(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path, busy_timeout=0, retry_timeout=2) as failures:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        failures.log(record(1))
+        await failures.flush()
+        stats = failures.statistics()
+        assert (stats.written, stats.failed) == (0, 1)
+        assert stats.last_error is not None
+        assert "locked" in stats.last_error
+        other.execute("COMMIT")
+        other.close()
+        failures.log(record(2))
+        await failures.flush()
+        assert failures.statistics().written == 1
+    assert queries(db_path) == ["query 2"]
+
+
+async def test_drain_timeout_is_honoured_when_the_disk_hangs(
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lib_log: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,  # real threads: the hang is in one
+) -> None:
+    release = threading.Event()
+    real = SQLiteStore.write_batch
+    calls: list[int] = []
+
+    def hanging_write(
+        self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any
+    ) -> BatchOutcome:
+        calls.append(len(items))
+        if len(calls) > 1:
+            release.wait(30)  # a disk that stops answering after the first write
+        return real(self, items, **kwargs)
+
+    monkeypatch.setattr(SQLiteStore, "write_batch", hanging_write)
+    try:
+        async with open_failure_logger(
+            db_path, drain_timeout=2, flush_interval=100, batch_size=4
+        ) as failures:
+            failures.log(record(0))
+            await failures.flush()
+            for i in range(1, 11):
+                failures.log(record(i))
+            start = trio.current_time()
+        elapsed = trio.current_time() - start
+        assert 2 <= elapsed < 2.5
+        stats = failures.statistics()
+        assert (stats.written, stats.failed, stats.queued) == (1, 10, 0)
+        assert stats.last_error is not None
+        assert "drain_timeout" in stats.last_error
+        # One write hung (or was abandoned before its thread even began); no other began.
+        assert calls in ([1], [1, 4])
+    finally:
+        release.set()
+    summary = [r for r in lib_log.records if "closed:" in r.getMessage()]
+    assert len(summary) == 1
+    assert "10 failed" in summary[0].getMessage()
+
+
+# ---------------------------------------------------------------- retention
+
+
+def insert_aged(path: Path, count: int, created_at: str) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    with conn:
+        conn.executemany(
+            f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at) "
+            "VALUES ('no_hit', 'old', 'q', ?)",
+            [(created_at,)] * count,
+        )
+    conn.close()
+
+
+async def test_purge_at_open_deletes_old_rows_in_chunks(db_path: Path) -> None:
+    async with open_failure_logger(db_path):
+        pass
+    insert_aged(db_path, 2500, "2001-01-01 00:00:00")
+    insert_aged(db_path, 3, "2999-01-01 00:00:00")
+    async with open_failure_logger(db_path, retention_days=30) as failures:
+        failures.log(record())
+        await failures.flush()  # the purge at open runs before the first batch
+        assert failures.statistics().purged == 2500
+    assert count_rows(db_path) == 4
+
+
+async def test_purge_every_n_batches(db_path: Path, virtual_time: trio.testing.MockClock) -> None:
+    async with open_failure_logger(db_path, retention_days=1, purge_every=3) as failures:
+        insert_aged(db_path, 5, "2001-01-01 00:00:00")  # before the purge at open
+        failures.log(record(0))
+        await failures.flush()  # the purge at open, then batch 1
+        assert failures.statistics().purged == 5
+        insert_aged(db_path, 7, "2001-01-01 00:00:00")
+        failures.log(record(1))  # batch 2
+        await failures.flush()
+        await trio.testing.wait_all_tasks_blocked()
+        assert failures.statistics().purged == 5
+        failures.log(record(2))  # batch 3 is the third since the purge at open
+        await failures.flush()
+        await trio.testing.wait_all_tasks_blocked()
+        assert failures.statistics().purged == 12
+    assert count_rows(db_path) == 3
+
+
+async def test_no_retention_keeps_everything(db_path: Path) -> None:
+    async with open_failure_logger(db_path):
+        pass
+    insert_aged(db_path, 5, "2001-01-01 00:00:00")
+    async with open_failure_logger(db_path, retention_days=None, purge_every=1) as failures:
+        failures.log(record())
+    assert failures.statistics().purged == 0
+    assert count_rows(db_path) == 6
