@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg.conninfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from trio_failurelog._conninfo import redact_url, scrub, url_secrets
-from trio_failurelog._database import describe_database, is_postgres_url, store_kind
+from trio_failurelog._database import (
+    database_label,
+    describe_database,
+    is_postgres_url,
+    store_kind,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,6 +33,7 @@ def test_a_password_libpq_reads_verbatim_is_hidden(url: str) -> None:
     assert password in url_secrets(url)
     assert password not in redact_url(url)
     assert password not in describe_database(url)
+    assert password not in database_label(url)
     assert password not in scrub(f"libpq said: {url}", url_secrets(url))
 
 
@@ -40,6 +48,20 @@ def test_the_scheme_is_matched_in_any_case() -> None:
     assert is_postgres_url(url)
     assert store_kind(url) == "postgresql"
     assert "s3cret" not in describe_database(url)
+
+
+@given(
+    database=st.one_of(
+        st.text(max_size=30).filter(lambda text: not is_postgres_url(text)),
+        st.builds(lambda text: f"postgresql://u:{text}x@h/db", st.text(max_size=10)),
+    )
+)
+def test_the_label_is_the_message_name_unquoted(database: str) -> None:
+    # Messages quote the label (repr); an OpenTelemetry attribute takes it as it is.
+    assert describe_database(database) == repr(database_label(database))
+    if not is_postgres_url(database):
+        assert database_label(database) == database
+    assert database_label(Path("dir") / "f.db") == str(Path("dir") / "f.db")
 
 
 _PASSWORD_CHARS = st.characters(
