@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--html",
         metavar="FILE",
-        help="also write the HTML report to FILE (readable by you only; replaces FILE)",
+        help="also write the HTML report to FILE (readable by you only; replaces FILE; "
+        "never the database read; a link another user owns in a sticky directory such as "
+        "/tmp is not followed)",
     )
     report.add_argument(
         "--thresholds",
@@ -234,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="FILE",
-        help="write to FILE, readable by you only, replacing it when done (default: stdout)",
+        help="write to FILE, readable by you only, replacing it when done (default: stdout); "
+        "never the database read; a link another user owns in a sticky directory such as "
+        "/tmp is not followed",
     )
     export.set_defaults(run=_export)
 
@@ -314,11 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- commands
 
 
-def _write_html(path: str, summary: FailureSummary, database: str) -> Path:
+def _write_html(path: str, summary: FailureSummary, database: str, read: str) -> Path:
     from ._html import render_html
 
     page = render_html(summary, database=database)
-    with _output_file(path, csv_mode=False) as stream:
+    with _output_file(path, csv_mode=False, read=read) as stream:
         stream.write(page)
     return Path(path)
 
@@ -346,7 +350,7 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     with FailureReader(args.database) as reader:
         summary = reader.summary(**_filters(args), thresholds=args.thresholds, top_queries=args.top)
     if args.html:
-        target = _write_html(args.html, summary, _shown(args.database))
+        target = _write_html(args.html, summary, _shown(args.database), args.database)
     if args.json:
         out.stream.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
@@ -375,7 +379,9 @@ def _tail(args: argparse.Namespace, out: Console) -> int:
 
 
 @contextlib.contextmanager
-def _output_file(path: str | None, csv_mode: bool) -> Iterator[TextIO]:
+def _output_file(path: str | None, csv_mode: bool, read: str) -> Iterator[TextIO]:
+    """``path`` (stdout when None) opened by :func:`private_text_file`, which refuses
+    to write over ``read``, the database the command reads, when it is a file."""
     if path is None:
         if csv_mode:
             # csv wants newline="" so that it controls line endings itself.
@@ -383,7 +389,8 @@ def _output_file(path: str | None, csv_mode: bool) -> Iterator[TextIO]:
         yield sys.stdout
         return
     try:
-        with private_text_file(path, newline="" if csv_mode else None) as stream:
+        protect = () if is_postgres_url(read) else (read,)
+        with private_text_file(path, newline="" if csv_mode else None, protect=protect) as stream:
             yield stream
     except OSError as exc:
         raise CommandError(f"cannot write {path!r}: {exc.strerror or exc}") from None
@@ -400,7 +407,7 @@ def _export(args: argparse.Namespace, out: Console) -> int:
                 progress.status(f"exported {count:,} of {total:,} rows")
 
         writer = write_csv if args.format == "csv" else write_jsonl
-        with _output_file(args.output, args.format == "csv") as stream:
+        with _output_file(args.output, args.format == "csv", args.database) as stream:
             count = writer(records, stream, on_row)
         everything = reader.count() if count == 0 else None
     if progress is not None:
@@ -486,7 +493,7 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     out.report(summary, shown)
     url = is_postgres_url(args.db)
     html_path = args.html or (DEFAULT_DEMO_HTML if url else str(Path(args.db).with_suffix(".html")))
-    target = _write_html(html_path, summary, shown)
+    target = _write_html(html_path, summary, shown, args.db)
     out.line()
     out.line(f"Database:    {shown if url else Path(args.db).resolve()}")
     out.line(f"HTML report: {target.resolve()}")
