@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from trio_failurelog import _cli
-from trio_failurelog._cli import main
 from trio_failurelog._reader import FailureReader
 from trio_failurelog._schema import TABLE
 
@@ -179,99 +172,6 @@ def test_module_entry_point_runs_as_a_program(db: Path, tmp_path: Path) -> None:
     assert bad.stdout == ""
     assert bad.stderr.strip().endswith("does not exist")
     assert "Traceback" not in bad.stderr
-
-
-# ------------------------------------------------------------------ export
-
-
-def test_export_jsonl_and_csv_to_files(
-    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
-) -> None:
-    jsonl = tmp_path / "out.jsonl"
-    code, out, err = run(capsys, "export", str(db), "-o", str(jsonl))
-    assert code == 0
-    assert out == ""
-    assert f"exported {len(ROWS)} rows to {jsonl}" in err
-    exported = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
-    assert [r["created_at"] for r in exported] == sorted(r["created_at"] for r in exported)
-    code, out, _ = run(capsys, "export", str(db), "--format", "csv", "--since", T0, "--until", T1)
-    assert code == 0
-    assert len(list(csv.DictReader(io.StringIO(out)))) == 12
-
-
-texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
-scores = st.none() | st.floats(-1e6, 1e6, allow_nan=False)
-rows = st.lists(
-    st.builds(
-        lambda kind, strategy, query, conv, score, thr, edges, context, stamp: row(
-            kind,
-            strategy,
-            query,
-            f"2024-02-{stamp // 86400 + 1:02d} {stamp // 3600 % 24:02d}:"
-            f"{stamp // 60 % 60:02d}:{stamp % 60:02d}.{stamp % 1000:03d}",
-            conversation_id=conv,
-            top_score=score,
-            threshold=thr,
-            edge_types=edges,
-            error_context=context,
-            latency_ms=stamp % 5000,
-        ),
-        st.sampled_from(["no_hit", "low_confidence", "timeout", "error"]),
-        texts,
-        texts,
-        st.none() | st.integers(-(2**63), 2**63 - 1),
-        scores,
-        scores,
-        st.none() | st.lists(texts, max_size=3),
-        st.none() | texts,
-        st.integers(0, 20 * 86400),
-    ),
-    max_size=12,
-)
-
-
-def _from_csv(field: str, value: str) -> Any:
-    if value == "":
-        return None
-    if field in ("id", "conversation_id", "turn_index", "query_len", "result_count", "latency_ms"):
-        return int(value)
-    if field in ("top_score", "confidence_threshold"):
-        return float(value)
-    return value
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows)
-def test_export_round_trips_every_row(generated: list[tuple[Any, ...]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = make_db(Path(tmp) / "rt.db", generated)
-        stored = stored_rows(path)
-        for fmt in ("jsonl", "csv"):
-            target = Path(tmp) / f"out.{fmt}"
-            assert main(["export", str(path), "--format", fmt, "-o", str(target)]) == 0
-            with target.open(encoding="utf-8", newline="") as stream:
-                if fmt == "jsonl":
-                    back = [json.loads(line) for line in stream.read().split("\n") if line]
-                    for item in back:
-                        if item["edge_types"] is not None:
-                            item["edge_types"] = json.dumps(item["edge_types"])
-                    expected = stored
-                else:
-                    back = [
-                        {k: _from_csv(k, v) for k, v in item.items()}
-                        for item in csv.DictReader(stream)
-                    ]
-                    # CSV cannot tell NULL from an empty text; everything else is exact.
-                    expected = [
-                        {k: (None if v == "" else v) for k, v in item.items()} for item in stored
-                    ]
-                    for item in back:
-                        if item["edge_types"] is not None:
-                            item["edge_types"] = json.dumps(json.loads(item["edge_types"]))
-            assert sorted(back, key=lambda r: r["id"]) == expected
-            assert [r["id"] for r in back] == [
-                r["id"] for r in sorted(stored, key=lambda r: (r["created_at"], r["id"]))
-            ]
 
 
 # ------------------------------------------------------------------ purge

@@ -229,7 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
         "empty field), streaming in constant memory.",
     )
     database(export)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="jsonl or csv (default: csv when -o FILE ends in .csv, else jsonl)",
+    )
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="CSV only: write text cells as stored, even those a spreadsheet would run as a "
+        "formula (by default a cell beginning with = + - @ TAB or CR gets a ' in front)",
+    )
     time_range(export)
     choices(export)
     export.add_argument(
@@ -396,7 +406,19 @@ def _output_file(path: str | None, csv_mode: bool, read: str) -> Iterator[TextIO
         raise CommandError(f"cannot write {path!r}: {exc.strerror or exc}") from None
 
 
+def _export_format(args: argparse.Namespace) -> str:
+    """``--format``, or the one ``-o``'s suffix names (JSON Lines otherwise)."""
+    if args.format is not None:
+        return str(args.format)
+    if args.output is not None and args.output.lower().endswith(".csv"):
+        return "csv"
+    return "jsonl"
+
+
 def _export(args: argparse.Namespace, out: Console) -> int:
+    fmt = _export_format(args)
+    if args.raw and fmt != "csv":
+        raise ValueError("--raw applies to CSV only (--format csv)")
     progress = Console(sys.stderr, use_rich=False) if args.output else None
     with FailureReader(args.database) as reader:
         total = reader.count(**_filters(args))
@@ -406,21 +428,26 @@ def _export(args: argparse.Namespace, out: Console) -> int:
             if progress is not None and (count % 1000 == 0 or count == total):
                 progress.status(f"exported {count:,} of {total:,} rows")
 
-        writer = write_csv if args.format == "csv" else write_jsonl
-        with _output_file(args.output, args.format == "csv", args.database) as stream:
-            count = writer(records, stream, on_row)
+        with _output_file(args.output, fmt == "csv", args.database) as stream:
+            if fmt == "csv":
+                count = write_csv(records, stream, on_row, neutralise=not args.raw)
+            else:
+                count = write_jsonl(records, stream, on_row)
         everything = reader.count() if count == 0 else None
     if progress is not None:
         progress.clear_status()
-        progress.line(f"exported {count:,} rows to {args.output}")
+    kind = "CSV" if fmt == "csv" else "JSON Lines"
+    where = f" to {args.output} as {kind}" if args.output else ""
     if everything is not None:
-        # Say why there is nothing (on stderr: stdout may be the export itself).
+        # Say why there is nothing, once (on stderr: stdout may be the export itself).
         why = (
             "the database holds no failures at all"
             if everything == 0
             else f"none of the {everything:,} failures in the database matches"
         )
-        print(f"{PROG}: exported 0 rows: {why}", file=sys.stderr)
+        print(f"{PROG}: exported 0 rows{where}: {why}", file=sys.stderr)
+    elif progress is not None:
+        progress.line(f"exported {count:,} rows{where}")
     return 0
 
 
