@@ -35,7 +35,7 @@ import psycopg
 import psycopg.conninfo
 import psycopg.errors
 
-from ._conninfo import redact_url, scrub, url_secrets
+from ._conninfo import check_url, redact_url, scrub, url_secrets
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._postgres_schema import (
     ADVISORY_CLASS,
@@ -776,6 +776,7 @@ def _connect(url: str, name: str, secrets: tuple[str, ...], options: StoreOption
     Raises :exc:`DatabaseSetupError` with the server's reason, scrubbed.
     """
     what = f"cannot connect to PostgreSQL database {name}"
+    check_url(url)  # before libpq quotes the tail of a password as a host name
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
