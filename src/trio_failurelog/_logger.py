@@ -27,6 +27,7 @@ from typing import Final, final
 
 import trio
 
+from ._conninfo import check_url
 from ._record import RetrievalFailureRecord
 from ._redaction import Redactor
 from ._settings import LoggerSettings
@@ -37,6 +38,7 @@ from ._storage import (
     StoreKind,
     Synchronous,
     describe_database,
+    is_postgres_url,
     store_kind,
 )
 from ._writer import BatchWriter
@@ -158,6 +160,8 @@ class RetrievalFailureLogger:
     ) -> None:
         if not isinstance(database, str) and not hasattr(database, "__fspath__"):
             raise TypeError(f"database must be a str or os.PathLike, not {type(database).__name__}")
+        if is_postgres_url(database):
+            check_url(str(database))  # ValueError: an "@" libpq would misread
         self._database = database
         self._settings = settings = LoggerSettings(
             capacity=capacity,
