@@ -36,7 +36,7 @@ import psycopg
 from ._conninfo import scrub, url_secrets
 from ._errors import DatabaseSetupError, IncompatibleSchemaError
 from ._postgres_schema import ADVISORY_CLASS, PURGE_LOCK
-from ._postgres_store import _connect, _no_nul, _one_line
+from ._postgres_store import _no_nul, _one_line, connect_for_setup
 from ._purge import purge_in_chunks
 from ._readsql import (
     FIELDS,
@@ -166,7 +166,7 @@ class PostgresReadConnection:
     def __init__(self, url: str, *, read_only: bool = True) -> None:
         self._secrets = url_secrets(url)
         self.name = describe_database(url)
-        conn = _connect(url, self.name, self._secrets, StoreOptions())
+        conn = connect_for_setup(url, self.name, self._secrets, StoreOptions())
         try:
             conn.execute("SET TIME ZONE 'UTC'")
             if read_only:

@@ -224,7 +224,7 @@ class PostgresStore:
         """
         secrets = url_secrets(url)
         name = repr(redact_url(url))
-        conn = _connect(url, name, secrets, options)
+        conn = connect_for_setup(url, name, secrets, options)
         try:
             ensure_schema(conn)
         except IncompatibleSchemaError as exc:
@@ -768,6 +768,18 @@ def _setup_error(what: str, exc: BaseException, secrets: tuple[str, ...]) -> _Co
     if not any(secret in str(exc) or secret in repr(exc) for secret in secrets):
         error.__cause__ = exc
     return error
+
+
+def connect_for_setup(
+    url: str, name: str, secrets: tuple[str, ...], options: StoreOptions
+) -> Connection:
+    """:func:`_connect` for opening a store or reader: its failure is raised as the
+    public :exc:`DatabaseSetupError`, whose name tracebacks and ``repr()`` show
+    (the private class is for the store's own reconnects)."""
+    try:
+        return _connect(url, name, secrets, options)
+    except _ConnectError as exc:
+        raise DatabaseSetupError(str(exc)) from exc.__cause__
 
 
 def _connect(url: str, name: str, secrets: tuple[str, ...], options: StoreOptions) -> Connection:
