@@ -11,7 +11,12 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_failurelog import FailureReader, RetrievalFailureLogger, open_failure_logger
+from trio_failurelog import (
+    DatabaseSetupError,
+    FailureReader,
+    RetrievalFailureLogger,
+    open_failure_logger,
+)
 from trio_failurelog._cli import main
 from trio_failurelog._conninfo import check_url, redact_url, scrub, url_secrets
 from trio_failurelog._purge import purge_older_than
@@ -189,3 +194,19 @@ def test_every_way_in_refuses_the_url_without_showing_the_password(password: str
         assert code == 2
         assert stdout.getvalue() == ""
         assert stderr.getvalue() == f"trio-failurelog: error: {argv[0]}: {expected} (see --help)\n"
+
+
+def test_a_failed_connection_is_the_public_error_by_name() -> None:
+    """Tracebacks and repr() show the exception's class: never a private one."""
+    url = "postgresql://u:s3cret@127.0.0.1:1/db"  # nothing listens on port 1
+
+    async def open_it() -> None:
+        async with open_failure_logger(url, connect_timeout=2):
+            pass  # pragma: no cover - refused
+
+    for attempt in (lambda: FailureReader(url), lambda: trio.run(open_it)):
+        with pytest.raises(DatabaseSetupError) as caught:
+            attempt()
+        assert type(caught.value) is DatabaseSetupError
+        assert repr(caught.value).startswith("DatabaseSetupError('cannot connect to PostgreSQL")
+        assert "s3cret" not in repr(caught.value)
