@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import sqlite3
 import sys
 import time
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from ._conninfo import without_password
 from ._console import INSTALL_HINT, Console, StatusAwareLogHandler, colour_wanted, rich_available
 from ._duration import parse_duration
 from ._errors import DatabaseSetupError
@@ -306,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(int),
         default=8192,
         metavar="N",
-        help="the logger's buffer; make it small with a high --rate to see drops (8192)",
+        help="the logger's buffer; a tiny one (16) with a high --rate and --concurrency "
+        "shows drops (8192)",
     )
     demo.add_argument("--seed", type=int, metavar="N", help="make the queries repeatable")
     demo.add_argument(
@@ -514,6 +517,15 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
         f"{result.requests:,} requests in {result.seconds:.1f} s: {stats.accepted:,} failures "
         f"logged, {stats.written:,} written, {dropped:,} dropped, {stats.failed:,} failed"
     )
+    achieved = result.requests / result.seconds if result.seconds > 0 else 0.0
+    if achieved < 0.9 * args.rate:
+        # Say so: a run that silently makes half the requests asked misleads.
+        why = (
+            f"all {int(args.concurrency):,} request slots were busy at times (raise --concurrency)"
+            if result.slot_waits
+            else "this machine could not start them faster"
+        )
+        out.line(f"Reached {achieved:,.0f} requests/s of the {args.rate:,.0f} asked: {why}")
     out.line()
     with FailureReader(args.db) as reader:
         summary = reader.summary(since=result.started_at)
@@ -526,10 +538,8 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     out.line(f"HTML report: {target.resolve()}")
     # The command as the user's shell can run it: nox's demo session names
     # itself, because trio-failurelog is only on that session's PATH.
-    prog = os.environ.get("TRIO_FAILURELOG_PROG", PROG)
-    # A URL is quoted for the shell and shown without its password: the user adds it.
-    db = repr(shown) if url else args.db
-    out.line(f"Next: {prog} report {db} --since 1h   |   {prog} tail {db}")
+    for line in next_commands(os.environ.get("TRIO_FAILURELOG_PROG", PROG), args.db):
+        out.line(line)
     if result.metrics is not None:
         out.line()
         out.line("Metrics (OpenTelemetry, at the end of the run):")
@@ -538,6 +548,24 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     if provider is not None:
         provider.shutdown()
     return 0
+
+
+def next_commands(prog: str, database: str) -> list[str]:
+    """The demo's closing hint: commands to look further, as a shell runs them when pasted.
+
+    Quoted for the shell. A URL goes without its password (a masked one would
+    fail when pasted, the real one must not be printed): libpq takes it from
+    ``PGPASSWORD`` or ``~/.pgpass``, which a second line says.
+    """
+    plain, password = without_password(database) if is_postgres_url(database) else (database, None)
+    db = shlex.quote(plain)
+    lines = [f"Next: {prog} report {db} --since 1h   |   {prog} tail {db}"]
+    if password is not None:
+        lines.append(
+            "      (no password shown: set PGPASSWORD or add a ~/.pgpass line, where libpq "
+            "looks for it)"
+        )
+    return lines
 
 
 def _metrics_reader() -> tuple[Any, Callable[[], object]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 
-__all__ = ["check_url", "redact_url", "scrub", "url_secrets"]
+__all__ = ["check_url", "redact_url", "scrub", "url_secrets", "without_password"]
 
 # libpq URL query parameters that carry secrets.
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
@@ -96,6 +96,40 @@ def redact_url(url: str) -> str:
             pieces.append(f"{key}{equals}***" if secret and equals else piece)
         shown += "?" + "&".join(pieces)
     return shown
+
+
+def without_password(url: str) -> tuple[str, str | None]:
+    """``url`` with no password in it at all, and the password (decoded) or None.
+
+    libpq reads the password from ``PGPASSWORD`` or ``~/.pgpass`` when the URL
+    has none: a command printed with the first, and run with the second in the
+    environment, works without showing it. A password in the query
+    (``?password=``) is taken out the same way. Never raises: text that does
+    not parse as a URL comes back as it is, with None.
+    """
+    try:
+        scheme, userinfo, base, query = _split(url)
+    except ValueError:
+        return url, None
+    password: str | None = None
+    shown = f"{scheme}://"
+    if userinfo is not None:
+        user, colon, secret = userinfo.partition(":")
+        if colon:
+            password = urllib.parse.unquote(secret)
+        shown += f"{user}@"
+    shown += base
+    if query:
+        kept = []
+        for piece in query.split("&"):
+            key, _, value = piece.partition("=")
+            if urllib.parse.unquote(key).lower() == "password":
+                password = urllib.parse.unquote(value)
+            else:
+                kept.append(piece)
+        if kept:
+            shown += "?" + "&".join(kept)
+    return shown, password
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
