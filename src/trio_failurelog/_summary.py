@@ -159,7 +159,8 @@ class FailureSummary:
         empty database.
       counts: Failures per (type, strategy), largest first.
       bucket_seconds: The width of a timeline bucket.
-      timeline: Failures per bucket and type, every bucket of the range, in order.
+      timeline: Failures per bucket and type, every bucket from the first
+        failure's to the last one's, in order.
       latency_bounds: Upper bounds (ms) of the latency histogram's bins.
       latency: Latency per strategy, most failures first.
       score_edges: Edges of the low-confidence score histogram's bins.
@@ -337,13 +338,17 @@ def _timeline(
 ) -> tuple[int, tuple[TimeBucket, ...]]:
     first = None if first_at is None else epoch_seconds(first_at)
     last = None if last_at is None else epoch_seconds(last_at)
-    start = epoch_seconds(filters.since) if filters.since is not None else first
-    if filters.until is not None:
-        end = epoch_seconds(filters.until)
-    elif filters.since is not None:
-        end = max(now, last or now)
-    else:
-        end = last
+    # The timeline spans the failures found, not the range asked for: 10 s of
+    # failures in a --since 24h report are ten 1 s lines, not 23 empty hourly
+    # ones and a full one. The range asked for is what is read without rows.
+    start = first
+    end = last
+    if first is None or last is None:
+        start = epoch_seconds(filters.since) if filters.since is not None else None
+        if filters.until is not None:
+            end = epoch_seconds(filters.until)
+        elif filters.since is not None:
+            end = now
     if start is None or end is None or end < start:
         return _BUCKET_SIZES[0], ()
     size = _bucket_size(end - start, max_buckets)
