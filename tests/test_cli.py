@@ -12,6 +12,7 @@ import pytest
 
 from trio_failurelog import _cli
 from trio_failurelog._reader import FailureReader
+from trio_failurelog._report import duration_text
 from trio_failurelog._schema import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
@@ -347,3 +348,81 @@ def test_demo_metrics_without_the_sdk_says_what_to_install(
     assert err.count("\n") == 1
     assert "pip install opentelemetry-sdk" in err
     assert not (tmp_path / "m.db").exists()  # said before anything ran
+
+
+# ------------------------------------------------------------------ plain answers
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("2024-05-02", "2024-05-01"),
+        ("2024-05-01T12:00", "2024-05-01T12:00"),
+        ("1h", "24h"),  # an hour ago is after a day ago
+    ],
+)
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_an_inverted_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], db: Path, command: str, since: str, until: str
+) -> None:
+    code, out, err = run(capsys, command, str(db), "--since", since, "--until", until)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"trio-failurelog: error: {command}: --since (")
+    assert "must be before --until" in err
+    assert err.count("\n") == 1
+
+
+def test_thresholds_not_below_a_strategys_own_are_noted(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    code, _, err = run(capsys, "report", str(db), "--thresholds", "0.8,0.7,0.5")
+    assert code == 0
+    # semantic's threshold is 0.7, keyword's 0.45: 0.5 is above keyword's too.
+    assert err.splitlines() == [
+        "trio-failurelog: note: --thresholds 0.8, 0.7: not below 'semantic''s threshold "
+        "(0.7); a what-if lowers the threshold",
+        "trio-failurelog: note: --thresholds 0.8, 0.7, 0.5: not below 'keyword''s threshold "
+        "(0.45); a what-if lowers the threshold",
+    ]
+    code, _, err = run(capsys, "report", str(db), "--thresholds", "0.4")
+    assert (code, err) == (0, "")
+
+
+def test_top_0_leaves_the_repeated_queries_out(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    code, out, _ = run(capsys, "report", str(db), "--top", "0")
+    assert code == 0
+    assert "Most repeated failing queries" not in out
+    code, out, _ = run(capsys, "report", str(db), "--top", "1")
+    assert "Most repeated failing queries" in out
+
+
+def test_the_timeline_spans_the_failures_and_draws_every_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 10 s of failures in a day's report: ten 1 s lines, not 24 hourly ones; a
+    # second with 1 failure beside one with 500 still gets its mark.
+    rows = [row("no_hit", "s", f"q{i}", "2024-01-01 12:00:00") for i in range(500)]
+    rows += [row("timeout", "s", "lonely", "2024-01-01 12:00:09")]
+    db = make_db(tmp_path / "ten.db", rows)
+    day = ["--since", "2024-01-01", "--until", "2024-01-02"]
+    code, out, _ = run(capsys, "report", str(db), *day)
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index("Over time (UTC, 1 s per line)")
+    timeline = lines[start + 2 : start + 12]
+    assert len(timeline) == 10
+    assert timeline[0].endswith(" 500")
+    assert timeline[-1].split()[-2:] == ["t", "1"]  # one mark, then the count
+    assert lines[start + 12].startswith("(n = no_hit")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1, "1 s"), (30, "30 s"), (90, "90 s"), (120, "2 min"), (3600, "1 h"), (21600, "6 h"),
+     (86400, "1 d"), (172800, "2 d"), (604800, "1 w"), (1209600, "2 w"), (2592000, "30 d"),
+     (31536000, "365 d")],
+)  # fmt: skip
+def test_bucket_widths_read_in_their_unit(seconds: int, text: str) -> None:
+    assert duration_text(seconds) == text

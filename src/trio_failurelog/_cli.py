@@ -18,6 +18,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -28,7 +29,7 @@ from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
 from ._outfile import private_text_file
 from ._reader import FailureReader
-from ._readsql import TimeBound, created_at_text, failure_type_name
+from ._readsql import TimeBound, created_at_text, epoch_seconds, failure_type_name
 from ._storage import is_postgres_url
 from ._summary import FailureSummary
 
@@ -196,11 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--thresholds",
         type=_thresholds,
         metavar="T1,T2",
-        help="candidate confidence thresholds for the what-if (default: 4 steps of 0.05 "
-        "below each strategy's threshold)",
+        help="candidate confidence thresholds for the what-if, below the strategies' own "
+        "(default: steps of 0.05 below each strategy's threshold down to its lowest score, "
+        "4 to 10 of them)",
     )
     report.add_argument(
-        "--top", type=_count, default=10, metavar="N", help="repeated queries to list (default 10)"
+        "--top",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="repeated queries to list (default 10; 0 leaves the section out)",
     )
     report.set_defaults(run=_report)
 
@@ -359,15 +365,53 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _check_range(args: argparse.Namespace) -> None:
+    """Refuse a ``--since`` that is not before ``--until`` (usage: ValueError), as both
+    read now: such a range holds nothing, which would read as "no failures"."""
+    if args.since is None or args.until is None:
+        return
+    now = datetime.now(UTC).replace(microsecond=0)
+    since = created_at_text(args.since, now=now)
+    until = created_at_text(args.until, now=now)
+    if (epoch_seconds(since) or 0.0) >= (epoch_seconds(until) or 0.0):
+        raise ValueError(
+            f"--since ({since} UTC) must be before --until ({until} UTC); "
+            "a duration counts back from now, so --since 24h --until 1h is the day before the "
+            "last hour"
+        )
+
+
+def _threshold_notes(summary: FailureSummary, thresholds: tuple[float, ...] | None) -> list[str]:
+    """Lines for ``--thresholds`` values that cannot recover anything: at or above a
+    strategy's own threshold (a what-if is about lowering it)."""
+    if not thresholds:
+        return []
+    notes = []
+    for item in summary.low_confidence:
+        if item.threshold is None:
+            continue
+        high = sorted({t for t in thresholds if t >= item.threshold}, reverse=True)
+        if high:
+            shown = ", ".join(f"{t:g}" for t in high)
+            notes.append(
+                f"--thresholds {shown}: not below {item.strategy!r}'s threshold "
+                f"({item.threshold:g}); a what-if lowers the threshold"
+            )
+    return notes
+
+
 def _report(args: argparse.Namespace, out: Console) -> int:
+    _check_range(args)
     with FailureReader(args.database) as reader:
         summary = reader.summary(**_filters(args), thresholds=args.thresholds, top_queries=args.top)
+    for note in _threshold_notes(summary, args.thresholds):
+        print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.html:
         target = _write_html(args.html, summary, _shown(args.database), args.database)
     if args.json:
         out.stream.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        out.report(summary, _shown(args.database))
+        out.report(summary, _shown(args.database), repeated_queries=args.top > 0)
     if args.html:
         (sys.stderr if args.json else out.stream).write(f"HTML report: {target}\n")
     return 0
@@ -419,6 +463,7 @@ def _export_format(args: argparse.Namespace) -> str:
 
 
 def _export(args: argparse.Namespace, out: Console) -> int:
+    _check_range(args)
     fmt = _export_format(args)
     if args.raw and fmt != "csv":
         raise ValueError("--raw applies to CSV only (--format csv)")
