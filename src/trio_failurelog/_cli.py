@@ -337,10 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- commands
 
 
-def _write_html(path: str, summary: FailureSummary, database: str, read: str) -> Path:
+def _write_html(
+    path: str, summary: FailureSummary, database: str, read: str, *, repeated: bool = True
+) -> Path:
     from ._html import render_html
 
-    page = render_html(summary, database=database)
+    page = render_html(summary, database=database, repeated_queries=repeated)
     with _output_file(path, csv_mode=False, read=read) as stream:
         stream.write(page)
     return Path(path)
@@ -407,7 +409,9 @@ def _report(args: argparse.Namespace, out: Console) -> int:
     for note in _threshold_notes(summary, args.thresholds):
         print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.html:
-        target = _write_html(args.html, summary, _shown(args.database), args.database)
+        target = _write_html(
+            args.html, summary, _shown(args.database), args.database, repeated=args.top > 0
+        )
     if args.json:
         out.stream.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
