@@ -74,7 +74,8 @@ function measure(frame) {
     }
     if (a.svg) {
       const size = a.r.height;
-      if (size < 9) problems.push("chart text too small (" + size.toFixed(1) + " px): " + name(a.e));
+      if (size < 9)
+        problems.push("chart text too small (" + size.toFixed(1) + " px): " + name(a.e));
     } else {
       const size = parseFloat(win.getComputedStyle(a.e).fontSize);
       if (size < 11) problems.push("text too small (" + size + " px): " + name(a.e));
