@@ -100,6 +100,11 @@ function measure(frame) {
       const c = cell.getBoundingClientRect();
       if (c.right > section.right + 0.5) problems.push("column clipped: " + name(cell));
       if (cell.scrollWidth > cell.clientWidth + 1) problems.push("cell text cut: " + name(cell));
+      // A heading or a number broken inside a word ("failu / res") reads wrong.
+      if (cell.tagName === "TH" || cell.classList.contains("num")) {
+        const words = cell.textContent.trim().split(/\s+/).length;
+        if (boxes(cell).length > words) problems.push("word broken: " + name(cell));
+      }
     }
   }
   // Cards and sections inside the window.

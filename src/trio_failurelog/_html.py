@@ -79,9 +79,9 @@ svg text { font-size: 12px; fill: #52606d; }
   margin-right: 5px; vertical-align: -1px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e4e7eb;
-  overflow-wrap: anywhere; }
+  overflow-wrap: break-word; }
 th { color: #52606d; font-weight: 600; background: #f9fafb; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.q { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
   word-break: break-word; }
 .empty { color: #7b8794; font-style: italic; }
@@ -92,6 +92,8 @@ footer { margin-top: 22px; color: #7b8794; font-size: 12px; }
   main { padding: 16px 10px 32px; }
   section { padding: 14px 12px; }
   th, td { padding: 5px 6px; }
+  /* Text may break anywhere here, so that every column fits; numbers never. */
+  td:not(.num) { overflow-wrap: anywhere; }
   table { font-size: 12px; }
   .card { min-width: 0; flex: 1 1 40%; }
 }
