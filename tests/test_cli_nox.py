@@ -20,16 +20,19 @@ _PASSWORDS = st.text(
 @given(password=_PASSWORDS)
 def test_a_password_goes_to_pgpassword_not_onto_the_command_line(password: str) -> None:
     encoded = urllib.parse.quote(password, safe="")
-    for url in (
-        f"postgresql://user:{encoded}@host:5432/db?sslmode=disable",
-        f"postgres://user@host/db?password={encoded}&sslmode=disable",
+    for url, shown in (
+        (
+            f"postgresql://user:{encoded}@host:5432/db?sslmode=disable",
+            "postgresql://user@host:5432/db?sslmode=disable",
+        ),
+        (
+            f"postgres://user@host/db?password={encoded}&sslmode=disable",
+            "postgres://user@host/db?sslmode=disable",
+        ),
     ):
         args, env = noxfile._without_passwords(["report", url, "--since", "1h"])
         assert env == {"PGPASSWORD": password}
-        assert args[0] == "report"
-        assert args[2:] == ["--since", "1h"]
-        assert password not in args[1] or password in "postgresql://user@host:5432/db?sslmode="
-        assert encoded not in args[1] or encoded in "postgresql://user@host:5432/db?sslmode="
+        assert args == ["report", shown, "--since", "1h"]
         # libpq reads the same connection, the password from the environment.
         expected = psycopg.conninfo.conninfo_to_dict(url)
         assert expected.pop("password") == password
