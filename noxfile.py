@@ -15,6 +15,12 @@ a service (a PostgreSQL server, say) belongs in ``.ci/run`` before nox.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
@@ -116,20 +122,69 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 
+def _conninfo() -> Any:
+    """The library's URL helpers, loaded from their file: they need nothing but the
+    standard library, while importing the package would need trio in nox's venv."""
+    path = Path(__file__).parent / "src" / "trio_failurelog" / "_conninfo.py"
+    spec = importlib.util.spec_from_file_location("_trio_failurelog_conninfo", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _user_directory(session: nox.Session) -> str:
+    """Where the user typed the command: tools/run_nox.py moves to the checkout
+    first and says where it came from; nox itself remembers its own start."""
+    return os.environ.get("TRIO_FAILURELOG_INVOKED_FROM") or session.invoked_from
+
+
+def _without_passwords(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``args`` with the password taken out of any postgresql:// URL, and the
+    environment that gives it to libpq instead (PGPASSWORD): nox prints every
+    command it runs (twice when it fails), and the password must not be shown."""
+    conninfo = _conninfo()
+    env: dict[str, str] = {}
+    cleaned = []
+    for arg in args:
+        if arg[:13].lower().startswith(("postgresql://", "postgres://")):
+            arg, password = conninfo.without_password(arg)
+            if password is not None:
+                env["PGPASSWORD"] = password
+        cleaned.append(arg)
+    return cleaned, env
+
+
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The library at work: a simulated retrieval service logging its failures."""
-    install_project(session, "cli")
-    # The demo's "Next:" hints name the command line as this shell can run it.
-    env = {"TRIO_FAILURELOG_PROG": "python3 tools/run_nox.py -s cli --"}
-    session.run("trio-failurelog", "demo", *session.posargs, env=env)
+    """The library at work: a simulated retrieval service logging its failures.
+    Relative paths are taken from where you stand, as with any command."""
+    install_project(session, "cli", "postgres")
+    args, env = _without_passwords(session.posargs)
+    here = _user_directory(session)
+    run_nox = Path(__file__).parent / "tools" / "run_nox.py"
+    shown = os.path.relpath(run_nox, here)
+    if shown.startswith(".."):
+        shown = str(run_nox)
+    # The demo's "Next:" hints name the command line as this shell can run it,
+    # from the directory it stands in.
+    env["TRIO_FAILURELOG_PROG"] = f"python3 {shlex.quote(shown)} -s cli --"
+    session.chdir(here)
+    session.run("trio-failurelog", "demo", *args, env=env)
 
 
 @nox.session
 def cli(session: nox.Session) -> None:
-    """The command line: ``python3 tools/run_nox.py -s cli -- report failures.db``."""
-    install_project(session, "cli")
-    session.run("trio-failurelog", *session.posargs)
+    """The command line: ``python3 tools/run_nox.py -s cli -- report failures.db``.
+
+    Relative paths are taken from where you stand; a password in a
+    postgresql:// URL goes to the command through PGPASSWORD, never on the
+    command line nox prints."""
+    install_project(session, "cli", "postgres")
+    args, env = _without_passwords(session.posargs)
+    session.chdir(_user_directory(session))
+    session.run("trio-failurelog", *args, env=env)
 
 
 @nox.session

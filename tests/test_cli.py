@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from trio_failurelog import _cli
-from trio_failurelog._cli import main
 from trio_failurelog._reader import FailureReader
+from trio_failurelog._report import duration_text
 from trio_failurelog._table import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
@@ -179,99 +173,6 @@ def test_module_entry_point_runs_as_a_program(db: Path, tmp_path: Path) -> None:
     assert bad.stdout == ""
     assert bad.stderr.strip().endswith("does not exist")
     assert "Traceback" not in bad.stderr
-
-
-# ------------------------------------------------------------------ export
-
-
-def test_export_jsonl_and_csv_to_files(
-    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
-) -> None:
-    jsonl = tmp_path / "out.jsonl"
-    code, out, err = run(capsys, "export", str(db), "-o", str(jsonl))
-    assert code == 0
-    assert out == ""
-    assert f"exported {len(ROWS)} rows to {jsonl}" in err
-    exported = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
-    assert [r["created_at"] for r in exported] == sorted(r["created_at"] for r in exported)
-    code, out, _ = run(capsys, "export", str(db), "--format", "csv", "--since", T0, "--until", T1)
-    assert code == 0
-    assert len(list(csv.DictReader(io.StringIO(out)))) == 12
-
-
-texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
-scores = st.none() | st.floats(-1e6, 1e6, allow_nan=False)
-rows = st.lists(
-    st.builds(
-        lambda kind, strategy, query, conv, score, thr, edges, context, stamp: row(
-            kind,
-            strategy,
-            query,
-            f"2024-02-{stamp // 86400 + 1:02d} {stamp // 3600 % 24:02d}:"
-            f"{stamp // 60 % 60:02d}:{stamp % 60:02d}.{stamp % 1000:03d}",
-            conversation_id=conv,
-            top_score=score,
-            threshold=thr,
-            edge_types=edges,
-            error_context=context,
-            latency_ms=stamp % 5000,
-        ),
-        st.sampled_from(["no_hit", "low_confidence", "timeout", "error"]),
-        texts,
-        texts,
-        st.none() | st.integers(-(2**63), 2**63 - 1),
-        scores,
-        scores,
-        st.none() | st.lists(texts, max_size=3),
-        st.none() | texts,
-        st.integers(0, 20 * 86400),
-    ),
-    max_size=12,
-)
-
-
-def _from_csv(field: str, value: str) -> Any:
-    if value == "":
-        return None
-    if field in ("id", "conversation_id", "turn_index", "query_len", "result_count", "latency_ms"):
-        return int(value)
-    if field in ("top_score", "confidence_threshold"):
-        return float(value)
-    return value
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows)
-def test_export_round_trips_every_row(generated: list[tuple[Any, ...]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = make_db(Path(tmp) / "rt.db", generated)
-        stored = stored_rows(path)
-        for fmt in ("jsonl", "csv"):
-            target = Path(tmp) / f"out.{fmt}"
-            assert main(["export", str(path), "--format", fmt, "-o", str(target)]) == 0
-            with target.open(encoding="utf-8", newline="") as stream:
-                if fmt == "jsonl":
-                    back = [json.loads(line) for line in stream.read().split("\n") if line]
-                    for item in back:
-                        if item["edge_types"] is not None:
-                            item["edge_types"] = json.dumps(item["edge_types"])
-                    expected = stored
-                else:
-                    back = [
-                        {k: _from_csv(k, v) for k, v in item.items()}
-                        for item in csv.DictReader(stream)
-                    ]
-                    # CSV cannot tell NULL from an empty text; everything else is exact.
-                    expected = [
-                        {k: (None if v == "" else v) for k, v in item.items()} for item in stored
-                    ]
-                    for item in back:
-                        if item["edge_types"] is not None:
-                            item["edge_types"] = json.dumps(json.loads(item["edge_types"]))
-            assert sorted(back, key=lambda r: r["id"]) == expected
-            assert [r["id"] for r in back] == [
-                r["id"] for r in sorted(stored, key=lambda r: (r["created_at"], r["id"]))
-            ]
 
 
 # ------------------------------------------------------------------ purge
@@ -447,3 +348,81 @@ def test_demo_metrics_without_the_sdk_says_what_to_install(
     assert err.count("\n") == 1
     assert "pip install opentelemetry-sdk" in err
     assert not (tmp_path / "m.db").exists()  # said before anything ran
+
+
+# ------------------------------------------------------------------ plain answers
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("2024-05-02", "2024-05-01"),
+        ("2024-05-01T12:00", "2024-05-01T12:00"),
+        ("1h", "24h"),  # an hour ago is after a day ago
+    ],
+)
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_an_inverted_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], db: Path, command: str, since: str, until: str
+) -> None:
+    code, out, err = run(capsys, command, str(db), "--since", since, "--until", until)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"trio-failurelog: error: {command}: --since (")
+    assert "must be before --until" in err
+    assert err.count("\n") == 1
+
+
+def test_thresholds_not_below_a_strategys_own_are_noted(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    code, _, err = run(capsys, "report", str(db), "--thresholds", "0.8,0.7,0.5")
+    assert code == 0
+    # semantic's threshold is 0.7, keyword's 0.45: 0.5 is above keyword's too.
+    assert err.splitlines() == [
+        "trio-failurelog: note: --thresholds 0.8, 0.7: not below 'semantic''s threshold "
+        "(0.7); a what-if lowers the threshold",
+        "trio-failurelog: note: --thresholds 0.8, 0.7, 0.5: not below 'keyword''s threshold "
+        "(0.45); a what-if lowers the threshold",
+    ]
+    code, _, err = run(capsys, "report", str(db), "--thresholds", "0.4")
+    assert (code, err) == (0, "")
+
+
+def test_top_0_leaves_the_repeated_queries_out(
+    capsys: pytest.CaptureFixture[str], db: Path
+) -> None:
+    code, out, _ = run(capsys, "report", str(db), "--top", "0")
+    assert code == 0
+    assert "Most repeated failing queries" not in out
+    code, out, _ = run(capsys, "report", str(db), "--top", "1")
+    assert "Most repeated failing queries" in out
+
+
+def test_the_timeline_spans_the_failures_and_draws_every_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 10 s of failures in a day's report: ten 1 s lines, not 24 hourly ones; a
+    # second with 1 failure beside one with 500 still gets its mark.
+    rows = [row("no_hit", "s", f"q{i}", "2024-01-01 12:00:00") for i in range(500)]
+    rows += [row("timeout", "s", "lonely", "2024-01-01 12:00:09")]
+    db = make_db(tmp_path / "ten.db", rows)
+    day = ["--since", "2024-01-01", "--until", "2024-01-02"]
+    code, out, _ = run(capsys, "report", str(db), *day)
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index("Over time (UTC, 1 s per line)")
+    timeline = lines[start + 2 : start + 12]
+    assert len(timeline) == 10
+    assert timeline[0].endswith(" 500")
+    assert timeline[-1].split()[-2:] == ["t", "1"]  # one mark, then the count
+    assert lines[start + 12].startswith("(n = no_hit")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1, "1 s"), (30, "30 s"), (90, "90 s"), (120, "2 min"), (3600, "1 h"), (21600, "6 h"),
+     (86400, "1 d"), (172800, "2 d"), (604800, "1 w"), (1209600, "2 w"), (2592000, "30 d"),
+     (31536000, "365 d")],
+)  # fmt: skip
+def test_bucket_widths_read_in_their_unit(seconds: int, text: str) -> None:
+    assert duration_text(seconds) == text

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import psycopg.conninfo
 import pytest
-from hypothesis import given
+import trio
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_failurelog._conninfo import redact_url, scrub, url_secrets
+from trio_failurelog import (
+    DatabaseSetupError,
+    FailureReader,
+    RetrievalFailureLogger,
+    open_failure_logger,
+)
+from trio_failurelog._cli import main
+from trio_failurelog._conninfo import check_url, redact_url, scrub, url_secrets
 from trio_failurelog._database import (
     database_label,
     describe_database,
     is_postgres_url,
     store_kind,
 )
+from trio_failurelog._purge import purge_older_than
 
 
 @pytest.mark.parametrize(
@@ -85,3 +96,138 @@ def test_any_password_in_any_place_is_hidden(password: str) -> None:
             assert isinstance(secret, str)
             if secret not in "postgresql://user:***@host:5432/db?password=***":
                 assert secret not in shown, (url, shown)
+
+
+# ------------------------------------------------------------------ an unencoded "@"
+
+_AT_PASSWORD = st.builds(
+    lambda parts: "@".join(parts),
+    st.lists(
+        st.text(
+            st.characters(codec="ascii", categories=("L", "N", "P", "S"), exclude_characters="@/"),
+            min_size=1,
+            max_size=8,
+        ),
+        min_size=2,
+        max_size=4,
+    ),
+)
+
+
+def _refusal(shown: str) -> str:
+    return (
+        f"database: {shown!r} has more than one '@' before its host: "
+        "write an '@' in the user name or password as %40"
+    )
+
+
+@given(password=_AT_PASSWORD)
+def test_a_password_with_an_unencoded_at_is_hidden_and_refused(password: str) -> None:
+    url = f"postgresql://user:{password}@host:5432/db"
+    # Hidden: nothing between the user name and the last "@" is shown.
+    assert redact_url(url) == "postgresql://user:***@host:5432/db"
+    assert describe_database(url) == "'postgresql://user:***@host:5432/db'"
+    assert password in url_secrets(url)
+    for piece in password.split("@"):
+        assert piece in url_secrets(url)
+    # Refused, in one line that says what to write instead.
+    with pytest.raises(ValueError, match="%40") as caught:
+        check_url(url)
+    assert str(caught.value) == _refusal("postgresql://user:***@host:5432/db")
+    # The encoded form is what libpq reads right, and is accepted.
+    encoded = f"postgresql://user:{password.replace('%', '%25').replace('@', '%40')}@host/db"
+    check_url(encoded)
+    assert psycopg.conninfo.conninfo_to_dict(encoded)["host"] == "host"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@x@h/db",
+        "postgresql://u@x:p@h/db",  # an "@" in the user name
+        "postgresql://u:p@x@h",  # no path
+        "postgres://u:p@x@h1,h2:5433/db?sslmode=disable",
+    ],
+)
+def test_check_url_refuses_every_place_of_a_second_at(url: str) -> None:
+    with pytest.raises(ValueError, match="%40"):
+        check_url(url)
+    assert "p@x" not in redact_url(url)
+    assert "x:p" not in redact_url(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p%40x@h/db",
+        "postgresql://h/db?user=a@b",  # an "@" after the path is no userinfo
+        "postgresql://u@h/db",
+        "postgresql:///db",
+    ],
+)
+def test_check_url_accepts_urls_libpq_reads_as_written(url: str) -> None:
+    check_url(url)
+
+
+@settings(max_examples=15, deadline=None)
+@given(password=_AT_PASSWORD)
+def test_every_way_in_refuses_the_url_without_showing_the_password(password: str) -> None:
+    """The logger (at construction and from open_failure_logger, unwrapped), the reader,
+    purge and every command: one line, no piece of the password, nothing connected."""
+    # Port 1 on this machine: were anything to connect, it would fail another way.
+    url = f"postgresql://user:{password}@127.0.0.1:1/db"
+    expected = _refusal("postgresql://user:***@127.0.0.1:1/db")
+
+    def hidden(text: str) -> None:
+        assert expected in text or text == ""
+        leftover = text.replace(expected, "")
+        for piece in password.split("@"):
+            if piece not in "trio-failurelog: error: report export tail purge (see --help)":
+                assert piece not in leftover, (piece, text)
+
+    with pytest.raises(ValueError, match="%40") as caught:
+        RetrievalFailureLogger(url)
+    hidden(str(caught.value))
+    hidden(repr(caught.value))
+
+    async def open_it() -> None:
+        async with open_failure_logger(url):
+            pass  # pragma: no cover - refused before
+
+    with pytest.raises(ValueError, match="%40") as caught:
+        trio.run(open_it)
+    hidden(str(caught.value))
+    with pytest.raises(ValueError, match="%40") as caught:
+        FailureReader(url)
+    hidden(str(caught.value))
+    with pytest.raises(ValueError, match="%40") as caught:
+        purge_older_than(url, "2024-01-01")
+    hidden(str(caught.value))
+    for argv in (
+        ["report", url],
+        ["export", url],
+        ["tail", url],
+        ["purge", url, "--older-than", "30d"],
+    ):
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(argv)
+        assert code == 2
+        assert stdout.getvalue() == ""
+        assert stderr.getvalue() == f"trio-failurelog: error: {argv[0]}: {expected} (see --help)\n"
+
+
+def test_a_failed_connection_is_the_public_error_by_name() -> None:
+    """Tracebacks and repr() show the exception's class: never a private one."""
+    url = "postgresql://u:s3cret@127.0.0.1:1/db"  # nothing listens on port 1
+
+    async def open_it() -> None:
+        async with open_failure_logger(url, connect_timeout=2):
+            pass  # pragma: no cover - refused
+
+    for attempt in (lambda: FailureReader(url), lambda: trio.run(open_it)):
+        with pytest.raises(DatabaseSetupError) as caught:
+            attempt()
+        assert type(caught.value) is DatabaseSetupError
+        assert repr(caught.value).startswith("DatabaseSetupError('cannot connect to PostgreSQL")
+        assert "s3cret" not in repr(caught.value)

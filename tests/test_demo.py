@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import math
 import random
+import shlex
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg.conninfo
 import pytest
 import trio.testing
 
-from trio_failurelog._cli import main
+from trio_failurelog._cli import main, next_commands
+from trio_failurelog._database import postgres_url
 from trio_failurelog._demo import _STRATEGIES, RECALL_TIMEOUT, Corpus, DemoProgress, run_demo
 from trio_failurelog._reader import FailureReader
 from trio_failurelog._threads import SerialThread
@@ -44,6 +47,7 @@ async def test_demo_logs_every_kind_of_failure(
     assert stats.closed
     assert stats.accepted == sum(result.failures.values()) == stats.written
     assert (stats.dropped_full, stats.dropped_closed, stats.failed) == (0, 0, 0)
+    assert result.slot_waits == 0
     assert 19 <= len(ticks) <= 21
     assert all(95 <= tick.requests_per_s <= 105 for tick in ticks[1:-1])
     assert sum(tick.logged_per_s for tick in ticks) > 0
@@ -134,3 +138,68 @@ def test_demo_command_runs_end_to_end(
     assert stat.S_IMODE(html.stat().st_mode) == 0o600  # it holds what users typed
     with FailureReader(db) as reader:
         assert reader.count() > 0
+
+
+@pytest.mark.parametrize(
+    ("database", "password"),
+    [
+        ("postgresql://demo:s3cr%40t@db.internal:5433/failures?sslmode=require", "s3cr@t"),
+        ("postgresql://demo@db.internal/failures?password=p%26w&sslmode=disable", "p&w"),
+        ("POSTGRES://demo:pw@h/d%20b", "pw"),
+    ],
+)
+def test_the_next_line_for_a_url_works_when_pasted_and_shows_no_password(
+    database: str, password: str
+) -> None:
+    lines = next_commands("trio-failurelog", database)
+    assert len(lines) == 2
+    assert "PGPASSWORD" in lines[1]
+    assert password not in "\n".join(lines)
+    assert "***" not in lines[0]  # a masked password fails when pasted
+    report = shlex.split(lines[0].removeprefix("Next: ").split("|")[0])
+    assert report[:2] == ["trio-failurelog", "report"]
+    pasted = report[2]
+    # What libpq reads from the pasted URL: everything but the password, which it
+    # then takes from PGPASSWORD.
+    # (The library gives libpq the scheme in lower case, as postgres_url does.)
+    original = psycopg.conninfo.conninfo_to_dict(postgres_url(database))
+    assert original.pop("password") == password
+    assert psycopg.conninfo.conninfo_to_dict(postgres_url(pasted)) == original
+
+
+@pytest.mark.parametrize("database", ["trio-failurelog-demo.db", "my dir/it's.db"])
+def test_the_next_line_for_a_file_is_quoted_for_the_shell(database: str) -> None:
+    (line,) = next_commands("python3 '/x y/tools/run_nox.py' -s cli --", database)
+    report, tail = line.removeprefix("Next: ").split("   |   ")
+    assert shlex.split(report) == [
+        "python3", "/x y/tools/run_nox.py", "-s", "cli", "--", "report", database, "--since", "1h"
+    ]  # fmt: skip
+    assert shlex.split(tail)[-2:] == ["tail", database]
+
+
+async def test_the_demo_counts_requests_that_waited_for_a_slot(
+    tmp_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    busy = await run_demo(tmp_path / "busy.db", duration=2, rate=2000, concurrency=2, seed=1)
+    assert busy.slot_waits > 0
+    free = await run_demo(tmp_path / "free.db", duration=2, rate=50, concurrency=64, seed=1)
+    assert free.slot_waits == 0
+
+
+def test_the_demo_says_when_it_reached_less_than_the_rate_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # One request in flight at a time (tens of ms each) cannot make 5,000 a second.
+    db = tmp_path / "slow.db"
+    code = main(
+        ["demo", "--db", str(db), "--duration", "1", "--rate", "5000", "--concurrency", "1"]
+    )
+    out, _ = capsys.readouterr()
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.startswith("Reached")]
+    reached = int(line.split()[1].replace(",", ""))
+    assert 0 < reached < 4500
+    assert line.endswith(
+        "requests/s of the 5,000 asked: all 1 request slots were busy at times "
+        "(raise --concurrency)"
+    )

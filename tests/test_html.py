@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from trio_failurelog._html import render_html
+from trio_failurelog._html import STRATEGY_COLOURS, THRESHOLD_COLOUR, TYPE_COLOURS, render_html
 from trio_failurelog._reader import FailureReader
 from trio_failurelog._summary import FailureSummary
 
@@ -191,12 +191,52 @@ def test_score_chart_has_histogram_and_thresholds(page: Element, summary: Failur
     assert "0.35: 2 (100%)" in what_if
 
 
-def test_empty_summary_still_renders_every_section(tmp_path: Path) -> None:
+def test_an_empty_database_says_so_once(tmp_path: Path) -> None:
     with FailureReader(make_db(tmp_path / "e.db", [])) as reader:
         empty = reader.summary()
-    tree = parse(render_html(empty, database="e.db"))
-    found = sections(tree)
+    page = render_html(empty, database="e.db")
+    tree = parse(page)
+    assert sections(tree) == {}  # no blank charts, no empty tables
+    assert not [e for e in tree.walk() if e.attrs.get("class") == "cards"]
+    assert text_of(tree).count("0 failures: the database holds no failures at all") == 1
+    assert "No data" not in page
+    assert "None in this range" not in page
+
+
+def test_top_0_leaves_the_queries_section_out(summary: FailureSummary) -> None:
+    assert "queries" not in sections(
+        parse(render_html(summary, database="x", repeated_queries=False))
+    )
+
+
+def test_one_colour_means_one_thing_on_the_whole_page(
+    page: Element, summary: FailureSummary
+) -> None:
+    found = sections(page)
+    type_fills = {r.attrs["fill"] for r in found["timeline"].find_all("rect")}
+    strategy_fills = {
+        r.attrs["fill"] for key in ("latency", "scores") for r in found[key].find_all("rect")
+    }
+    assert type_fills <= set(TYPE_COLOURS.values())
+    assert strategy_fills <= set(STRATEGY_COLOURS)
+    assert not set(TYPE_COLOURS.values()) & set(STRATEGY_COLOURS)
+    assert THRESHOLD_COLOUR not in {*TYPE_COLOURS.values(), *STRATEGY_COLOURS}
+    # Each strategy has one colour in both charts that show strategies.
+    per_strategy: dict[str, set[str]] = {}
+    for key in ("latency", "scores"):
+        for r in found[key].find_all("rect"):
+            per_strategy.setdefault(r.attrs["data-strategy"], set()).add(r.attrs["fill"])
+    assert all(len(colours) == 1 for colours in per_strategy.values())
+    assert len({next(iter(c)) for c in per_strategy.values()}) == len(per_strategy)
+    # ...and every chart has its legend, the thresholds' line included.
     for key in ("timeline", "latency", "scores"):
-        (chart,) = found[key].find_all("svg")
-        assert "No data" in text_of(chart)
-    assert "None in this range." in text_of(found["queries"])
+        assert [e for e in found[key].walk() if e.attrs.get("class") == "legend"], key
+    assert "confidence threshold" in text_of(found["scores"])
+
+
+def test_every_axis_says_its_unit(page: Element) -> None:
+    found = sections(page)
+    assert "time (UTC), one bar per" in text_of(found["timeline"])
+    assert "latency (ms" in text_of(found["latency"])
+    assert "share of the strategy's failures (%)" in text_of(found["latency"])
+    assert "top_score" in text_of(found["scores"])

@@ -139,11 +139,22 @@ async def test_full_buffer_drops_counts_and_warns_once(
     drops = [r for r in lib_log.records if "dropping" in r.getMessage()]
     assert len(drops) == 1
     assert drops[0].levelno == logging.WARNING
-    assert "buffer is full" in drops[0].getMessage()
+    assert "the buffer is full (capacity 3);" in drops[0].getMessage()
     assert queries(db_path) == ["query 0", "query 1", "query 2"]
     summary = [r for r in lib_log.records if "closed:" in r.getMessage()]
     assert len(summary) == 1
     assert "7 dropped" in summary[0].getMessage()
+
+
+async def test_a_closed_loggers_drop_warning_names_no_capacity(
+    db_path: Path, lib_log: pytest.LogCaptureFixture
+) -> None:
+    async with open_failure_logger(db_path, capacity=3) as failures:
+        pass
+    assert failures.log(record(1)) is False
+    (drop,) = [r for r in lib_log.records if "dropping" in r.getMessage()]
+    assert "the logger is closed;" in drop.getMessage()
+    assert "capacity" not in drop.getMessage()  # the buffer has nothing to do with it
 
 
 async def test_drop_warning_again_after_a_quiet_spell(

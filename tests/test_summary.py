@@ -140,13 +140,16 @@ def test_low_confidence_scores_and_what_if(summary: FailureSummary) -> None:
     assert (semantic.score_min, semantic.score_max) == (0.41, 0.66)
     assert semantic.score_mean == pytest.approx((0.62 + 0.66 + 0.52 + 0.41) / 4)
     assert semantic.mean_gap == pytest.approx(0.7 - (0.62 + 0.66 + 0.52 + 0.41) / 4)
-    # Lowering 0.7 in steps of 0.05: scores >= 0.65: 0.66; >= 0.6: +0.62; >= 0.55: same;
-    # >= 0.5: +0.52. Shares are of all 5 low-confidence failures (one had no score).
+    # Lowering 0.7 in steps of 0.05 down to the lowest score (0.41): scores >= 0.65:
+    # 0.66; >= 0.6: +0.62; >= 0.55: same; >= 0.5: +0.52; >= 0.45: same; >= 0.4: +0.41.
+    # Shares are of all 5 low-confidence failures (one had no score).
     assert semantic.what_if == (
         WhatIf(0.65, 1, 0.2),
         WhatIf(0.6, 2, 0.4),
         WhatIf(0.55, 2, 0.4),
         WhatIf(0.5, 3, 0.6),
+        WhatIf(0.45, 3, 0.6),
+        WhatIf(0.4, 4, 0.8),
     )
     # 0.45 - 2 * 0.05 is 0.35 exactly after rounding, so the 0.35 score counts.
     assert keyword.what_if == (

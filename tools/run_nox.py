@@ -107,6 +107,7 @@ def main(argv: list[str]) -> int:  # noqa: RET503 (os.execv does not return)
         return 1
     # nox runs every session in the noxfile's directory anyway; starting there
     # lets this script be called from anywhere in the checkout.
+    os.environ["TRIO_FAILURELOG_INVOKED_FROM"] = os.getcwd()  # for the cli and demo sessions
     os.chdir(ROOT)
     command = [str(venv_python()), "-m", "nox", *argv]
     if os.name == "nt":

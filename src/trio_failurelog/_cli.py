@@ -13,13 +13,16 @@ import json
 import logging
 import math
 import os
+import shlex
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from ._conninfo import without_password
 from ._console import INSTALL_HINT, Console, StatusAwareLogHandler, colour_wanted, rich_available
 from ._database import is_postgres_url
 from ._duration import parse_duration
@@ -29,7 +32,7 @@ from ._outfile import private_text_file
 from ._reader import FailureReader
 from ._readsql import failure_type_name
 from ._summary import FailureSummary
-from ._timetext import TimeBound, created_at_text
+from ._timetext import TimeBound, created_at_text, epoch_seconds
 
 __all__ = ["main"]
 
@@ -187,17 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--html",
         metavar="FILE",
-        help="also write the HTML report to FILE (readable by you only; replaces FILE)",
+        help="also write the HTML report to FILE (readable by you only; replaces FILE; "
+        "never the database read; a link another user owns in a sticky directory such as "
+        "/tmp is not followed)",
     )
     report.add_argument(
         "--thresholds",
         type=_thresholds,
         metavar="T1,T2",
-        help="candidate confidence thresholds for the what-if (default: 4 steps of 0.05 "
-        "below each strategy's threshold)",
+        help="candidate confidence thresholds for the what-if, below the strategies' own "
+        "(default: steps of 0.05 below each strategy's threshold down to its lowest score, "
+        "4 to 10 of them)",
     )
     report.add_argument(
-        "--top", type=_count, default=10, metavar="N", help="repeated queries to list (default 10)"
+        "--top",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="repeated queries to list (default 10; 0 leaves the section out)",
     )
     report.set_defaults(run=_report)
 
@@ -228,14 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
         "empty field), streaming in constant memory.",
     )
     database(export)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="jsonl or csv (default: csv when -o FILE ends in .csv, else jsonl)",
+    )
+    export.add_argument(
+        "--raw",
+        action="store_true",
+        help="CSV only: write text cells as stored, even those a spreadsheet would run as a "
+        "formula (by default a cell beginning with = + - @ TAB or CR gets a ' in front)",
+    )
     time_range(export)
     choices(export)
     export.add_argument(
         "-o",
         "--output",
         metavar="FILE",
-        help="write to FILE, readable by you only, replacing it when done (default: stdout)",
+        help="write to FILE, readable by you only, replacing it when done (default: stdout); "
+        "never the database read; a link another user owns in a sticky directory such as "
+        "/tmp is not followed",
     )
     export.set_defaults(run=_export)
 
@@ -293,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(int),
         default=8192,
         metavar="N",
-        help="the logger's buffer; make it small with a high --rate to see drops (8192)",
+        help="the logger's buffer; a tiny one (16) with a high --rate and --concurrency "
+        "shows drops (8192)",
     )
     demo.add_argument("--seed", type=int, metavar="N", help="make the queries repeatable")
     demo.add_argument(
@@ -315,11 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- commands
 
 
-def _write_html(path: str, summary: FailureSummary, database: str) -> Path:
+def _write_html(
+    path: str, summary: FailureSummary, database: str, read: str, *, repeated: bool = True
+) -> Path:
     from ._html import render_html
 
-    page = render_html(summary, database=database)
-    with _output_file(path, csv_mode=False) as stream:
+    page = render_html(summary, database=database, repeated_queries=repeated)
+    with _output_file(path, csv_mode=False, read=read) as stream:
         stream.write(page)
     return Path(path)
 
@@ -343,15 +368,55 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _check_range(args: argparse.Namespace) -> None:
+    """Refuse a ``--since`` that is not before ``--until`` (usage: ValueError), as both
+    read now: such a range holds nothing, which would read as "no failures"."""
+    if args.since is None or args.until is None:
+        return
+    now = datetime.now(UTC).replace(microsecond=0)
+    since = created_at_text(args.since, now=now)
+    until = created_at_text(args.until, now=now)
+    if (epoch_seconds(since) or 0.0) >= (epoch_seconds(until) or 0.0):
+        raise ValueError(
+            f"--since ({since} UTC) must be before --until ({until} UTC); "
+            "a duration counts back from now, so --since 24h --until 1h is the day before the "
+            "last hour"
+        )
+
+
+def _threshold_notes(summary: FailureSummary, thresholds: tuple[float, ...] | None) -> list[str]:
+    """Lines for ``--thresholds`` values that cannot recover anything: at or above a
+    strategy's own threshold (a what-if is about lowering it)."""
+    if not thresholds:
+        return []
+    notes = []
+    for item in summary.low_confidence:
+        if item.threshold is None:
+            continue
+        high = sorted({t for t in thresholds if t >= item.threshold}, reverse=True)
+        if high:
+            shown = ", ".join(f"{t:g}" for t in high)
+            notes.append(
+                f"--thresholds {shown}: not below {item.strategy!r}'s threshold "
+                f"({item.threshold:g}); a what-if lowers the threshold"
+            )
+    return notes
+
+
 def _report(args: argparse.Namespace, out: Console) -> int:
+    _check_range(args)
     with FailureReader(args.database) as reader:
         summary = reader.summary(**_filters(args), thresholds=args.thresholds, top_queries=args.top)
+    for note in _threshold_notes(summary, args.thresholds):
+        print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.html:
-        target = _write_html(args.html, summary, _shown(args.database))
+        target = _write_html(
+            args.html, summary, _shown(args.database), args.database, repeated=args.top > 0
+        )
     if args.json:
         out.stream.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        out.report(summary, _shown(args.database))
+        out.report(summary, _shown(args.database), repeated_queries=args.top > 0)
     if args.html:
         (sys.stderr if args.json else out.stream).write(f"HTML report: {target}\n")
     return 0
@@ -376,7 +441,9 @@ def _tail(args: argparse.Namespace, out: Console) -> int:
 
 
 @contextlib.contextmanager
-def _output_file(path: str | None, csv_mode: bool) -> Iterator[TextIO]:
+def _output_file(path: str | None, csv_mode: bool, read: str) -> Iterator[TextIO]:
+    """``path`` (stdout when None) opened by :func:`private_text_file`, which refuses
+    to write over ``read``, the database the command reads, when it is a file."""
     if path is None:
         if csv_mode:
             # csv wants newline="" so that it controls line endings itself.
@@ -384,13 +451,27 @@ def _output_file(path: str | None, csv_mode: bool) -> Iterator[TextIO]:
         yield sys.stdout
         return
     try:
-        with private_text_file(path, newline="" if csv_mode else None) as stream:
+        protect = () if is_postgres_url(read) else (read,)
+        with private_text_file(path, newline="" if csv_mode else None, protect=protect) as stream:
             yield stream
     except OSError as exc:
         raise CommandError(f"cannot write {path!r}: {exc.strerror or exc}") from None
 
 
+def _export_format(args: argparse.Namespace) -> str:
+    """``--format``, or the one ``-o``'s suffix names (JSON Lines otherwise)."""
+    if args.format is not None:
+        return str(args.format)
+    if args.output is not None and args.output.lower().endswith(".csv"):
+        return "csv"
+    return "jsonl"
+
+
 def _export(args: argparse.Namespace, out: Console) -> int:
+    _check_range(args)
+    fmt = _export_format(args)
+    if args.raw and fmt != "csv":
+        raise ValueError("--raw applies to CSV only (--format csv)")
     progress = Console(sys.stderr, use_rich=False) if args.output else None
     with FailureReader(args.database) as reader:
         total = reader.count(**_filters(args))
@@ -400,21 +481,26 @@ def _export(args: argparse.Namespace, out: Console) -> int:
             if progress is not None and (count % 1000 == 0 or count == total):
                 progress.status(f"exported {count:,} of {total:,} rows")
 
-        writer = write_csv if args.format == "csv" else write_jsonl
-        with _output_file(args.output, args.format == "csv") as stream:
-            count = writer(records, stream, on_row)
+        with _output_file(args.output, fmt == "csv", args.database) as stream:
+            if fmt == "csv":
+                count = write_csv(records, stream, on_row, neutralise=not args.raw)
+            else:
+                count = write_jsonl(records, stream, on_row)
         everything = reader.count() if count == 0 else None
     if progress is not None:
         progress.clear_status()
-        progress.line(f"exported {count:,} rows to {args.output}")
+    kind = "CSV" if fmt == "csv" else "JSON Lines"
+    where = f" to {args.output} as {kind}" if args.output else ""
     if everything is not None:
-        # Say why there is nothing (on stderr: stdout may be the export itself).
+        # Say why there is nothing, once (on stderr: stdout may be the export itself).
         why = (
             "the database holds no failures at all"
             if everything == 0
             else f"none of the {everything:,} failures in the database matches"
         )
-        print(f"{PROG}: exported 0 rows: {why}", file=sys.stderr)
+        print(f"{PROG}: exported 0 rows{where}: {why}", file=sys.stderr)
+    elif progress is not None:
+        progress.line(f"exported {count:,} rows{where}")
     return 0
 
 
@@ -481,22 +567,29 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
         f"{result.requests:,} requests in {result.seconds:.1f} s: {stats.accepted:,} failures "
         f"logged, {stats.written:,} written, {dropped:,} dropped, {stats.failed:,} failed"
     )
+    achieved = result.requests / result.seconds if result.seconds > 0 else 0.0
+    if achieved < 0.9 * args.rate:
+        # Say so: a run that silently makes half the requests asked misleads.
+        why = (
+            f"all {int(args.concurrency):,} request slots were busy at times (raise --concurrency)"
+            if result.slot_waits
+            else "this machine could not start them faster"
+        )
+        out.line(f"Reached {achieved:,.0f} requests/s of the {args.rate:,.0f} asked: {why}")
     out.line()
     with FailureReader(args.db) as reader:
         summary = reader.summary(since=result.started_at)
     out.report(summary, shown)
     url = is_postgres_url(args.db)
     html_path = args.html or (DEFAULT_DEMO_HTML if url else str(Path(args.db).with_suffix(".html")))
-    target = _write_html(html_path, summary, shown)
+    target = _write_html(html_path, summary, shown, args.db)
     out.line()
     out.line(f"Database:    {shown if url else Path(args.db).resolve()}")
     out.line(f"HTML report: {target.resolve()}")
     # The command as the user's shell can run it: nox's demo session names
     # itself, because trio-failurelog is only on that session's PATH.
-    prog = os.environ.get("TRIO_FAILURELOG_PROG", PROG)
-    # A URL is quoted for the shell and shown without its password: the user adds it.
-    db = repr(shown) if url else args.db
-    out.line(f"Next: {prog} report {db} --since 1h   |   {prog} tail {db}")
+    for line in next_commands(os.environ.get("TRIO_FAILURELOG_PROG", PROG), args.db):
+        out.line(line)
     if result.metrics is not None:
         out.line()
         out.line("Metrics (OpenTelemetry, at the end of the run):")
@@ -505,6 +598,24 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     if provider is not None:
         provider.shutdown()
     return 0
+
+
+def next_commands(prog: str, database: str) -> list[str]:
+    """The demo's closing hint: commands to look further, as a shell runs them when pasted.
+
+    Quoted for the shell. A URL goes without its password (a masked one would
+    fail when pasted, the real one must not be printed): libpq takes it from
+    ``PGPASSWORD`` or ``~/.pgpass``, which a second line says.
+    """
+    plain, password = without_password(database) if is_postgres_url(database) else (database, None)
+    db = shlex.quote(plain)
+    lines = [f"Next: {prog} report {db} --since 1h   |   {prog} tail {db}"]
+    if password is not None:
+        lines.append(
+            "      (no password shown: set PGPASSWORD or add a ~/.pgpass line, where libpq "
+            "looks for it)"
+        )
+    return lines
 
 
 def _metrics_reader() -> tuple[Any, Callable[[], object]]:

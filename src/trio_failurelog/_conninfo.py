@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import urllib.parse
 
-__all__ = ["redact_url", "scrub", "url_secrets"]
+__all__ = ["check_url", "redact_url", "scrub", "url_secrets", "without_password"]
 
 # libpq URL query parameters that carry secrets.
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 
 
 def _split(url: str) -> tuple[str, str | None, str, str]:
-    """``url`` cut as libpq cuts it: scheme, userinfo (or None), hosts and path, query.
+    """``url`` cut into scheme, userinfo (or None), hosts and path, query.
 
     Not :func:`urllib.parse.urlsplit`: libpq takes everything up to the first
     ``@`` (when it comes before any ``/``) as ``user[:password]``, so a password
     may hold ``#`` or ``?`` as they are, where urlsplit would see a fragment or a
-    query and miss the password. The query is what follows the first ``?`` after
-    the userinfo. Raises :exc:`ValueError` for text without ``://``.
+    query and miss the password. A password holding an unencoded ``@`` is cut
+    short by libpq (:func:`check_url` refuses such URLs); here the userinfo runs
+    to the *last* ``@`` before the path, so that all of the password is hidden.
+    The query is what follows the first ``?`` after the userinfo. Raises
+    :exc:`ValueError` for text without ``://``.
     """
     scheme, separator, rest = url.partition("://")
     if not separator:
@@ -29,13 +32,37 @@ def _split(url: str) -> tuple[str, str | None, str, str]:
             break
     userinfo: str | None = None
     if end < len(rest) and rest[end] == "@":
-        userinfo, rest = rest[:end], rest[end + 1 :]
+        slash = rest.find("/", end)
+        authority = rest if slash < 0 else rest[:slash]
+        userinfo, _, host = authority.rpartition("@")
+        rest = host + ("" if slash < 0 else rest[slash:])
     elif "@" in rest:
         # Malformed for libpq (a "/" in the password, say), but plainly meant
         # as user:password@host: treated as userinfo, so that it is hidden.
         userinfo, _, rest = rest.rpartition("@")
     base, _, query = rest.partition("?")
     return scheme, userinfo, base, query
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL whose userinfo holds an unencoded ``@``.
+
+    libpq ends the password at the first ``@`` and takes the rest for the host,
+    so every message about it (``failed to resolve host 'tail@host'``) would
+    show the end of the password. Raises :exc:`ValueError` naming ``database``
+    and saying to write ``@`` as ``%40``; the message shows the URL with
+    nothing between the user name and the last ``@``. Never blocks.
+    """
+    _scheme, separator, rest = url.partition("://")
+    if not separator:
+        return
+    slash = rest.find("/")
+    authority = rest if slash < 0 else rest[:slash]
+    if authority.count("@") > 1:
+        raise ValueError(
+            f"database: {redact_url(url)!r} has more than one '@' before its host: "
+            "write an '@' in the user name or password as %40"
+        )
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:
@@ -71,6 +98,40 @@ def redact_url(url: str) -> str:
     return shown
 
 
+def without_password(url: str) -> tuple[str, str | None]:
+    """``url`` with no password in it at all, and the password (decoded) or None.
+
+    libpq reads the password from ``PGPASSWORD`` or ``~/.pgpass`` when the URL
+    has none: a command printed with the first, and run with the second in the
+    environment, works without showing it. A password in the query
+    (``?password=``) is taken out the same way. Never raises: text that does
+    not parse as a URL comes back as it is, with None.
+    """
+    try:
+        scheme, userinfo, base, query = _split(url)
+    except ValueError:
+        return url, None
+    password: str | None = None
+    shown = f"{scheme}://"
+    if userinfo is not None:
+        user, colon, secret = userinfo.partition(":")
+        if colon:
+            password = urllib.parse.unquote(secret)
+        shown += f"{user}@"
+    shown += base
+    if query:
+        kept = []
+        for piece in query.split("&"):
+            key, _, value = piece.partition("=")
+            if urllib.parse.unquote(key).lower() == "password":
+                password = urllib.parse.unquote(value)
+            else:
+                kept.append(piece)
+        if kept:
+            shown += "?" + "&".join(kept)
+    return shown, password
+
+
 def url_secrets(url: str) -> tuple[str, ...]:
     """Every secret ``url`` carries, as written and as decoded, longest first.
 
@@ -86,6 +147,9 @@ def url_secrets(url: str) -> tuple[str, ...]:
         _user, colon, password = userinfo.partition(":")
         if colon and password:
             found.update({password, urllib.parse.unquote(password)})
+            # libpq reads only up to the first "@" as the password and the rest
+            # as a host name that its messages quote: each piece is a secret.
+            found.update(piece for piece in password.split("@") if piece)
     for key, value in _query_pairs(query):
         if key.lower() in _SECRET_PARAMETERS and value:
             found.update({value, urllib.parse.unquote_plus(value), urllib.parse.unquote(value)})

@@ -17,6 +17,7 @@ from typing import Any, Final, TextIO
 from ._html import TYPE_COLOURS
 from ._record import RetrievalFailureRecord
 from ._report import (
+    duration_text,
     filters_text,
     latency_rows,
     range_text,
@@ -178,8 +179,11 @@ class Console:
 
     # ------------------------------------------------------------------ the report
 
-    def report(self, summary: FailureSummary, database: str) -> None:
-        """The summary as headed tables and a text bar chart."""
+    def report(
+        self, summary: FailureSummary, database: str, *, repeated_queries: bool = True
+    ) -> None:
+        """The summary as headed tables and a text bar chart; the repeated queries'
+        section only with ``repeated_queries`` (``--top 0`` asks for none)."""
         self.line(f"Retrieval failures in {database}", style="bold")
         self.line(range_text(summary))
         only = filters_text(summary)
@@ -190,15 +194,16 @@ class Console:
             return
         self.heading("By strategy and type")
         self.table(*type_strategy_rows(summary))
-        self.heading(f"Over time (UTC, {summary.bucket_seconds:,} s per line)")
+        self.heading(f"Over time (UTC, {duration_text(summary.bucket_seconds)} per line)")
         self._timeline(summary)
         self.heading("Latency per strategy (ms, nearest-rank percentiles)")
         self.table(*latency_rows(summary))
         if summary.low_confidence:
             self.heading("Low confidence: top score against threshold, and what-ifs")
             self.table(*threshold_rows(summary), numeric={1, 2, 4})
-        self.heading("Most repeated failing queries (case and spaces folded)")
-        self.table(*repeated_rows(summary), numeric={1})
+        if repeated_queries:
+            self.heading("Most repeated failing queries (case and spaces folded)")
+            self.table(*repeated_rows(summary), numeric={1})
 
     def _timeline(self, summary: FailureSummary) -> None:
         if not summary.timeline:  # no row had a created_at that reads as a time
@@ -208,8 +213,10 @@ class Console:
         same_day = summary.timeline[0].start[:10] == summary.timeline[-1].start[:10]
         for bucket in summary.timeline:
             label = bucket.start[11:] if same_day else bucket.start
+            # At least one mark for any failure: a bucket of 1 beside one of
+            # thousands is still drawn (its count follows the bar).
             segments = [
-                (name, round(count / peak * _BAR_WIDTH))
+                (name, max(1, round(count / peak * _BAR_WIDTH)))
                 for name, count in bucket.counts.items()
                 if count
             ]

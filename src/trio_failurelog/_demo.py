@@ -171,6 +171,8 @@ class DemoResult:
     statistics: LoggerStatistics
     #: What ``collect_metrics`` returned (``None`` without it).
     metrics: object = None
+    #: Requests that had to wait for a free one of the ``concurrency`` slots.
+    slot_waits: int = 0
 
 
 class _Service:
@@ -182,6 +184,7 @@ class _Service:
         self.failures: Counter[str] = Counter()
         self.incident = False
         self.turns: Counter[int] = Counter()
+        self.slot_waits = 0  # requests that waited for one of the concurrency slots
 
     def next_query(self) -> str:
         rng = self.rng
@@ -366,6 +369,8 @@ async def run_demo(
                         while (due := start + number / rate) < deadline:
                             await trio.sleep_until(due)
                             service.incident = incident[0] <= trio.current_time() < incident[1]
+                            if slots.value == 0:
+                                service.slot_waits += 1
                             await slots.acquire()
                             requests.start_soon(service.handle, slots)
                             number += 1
@@ -380,5 +385,6 @@ async def run_demo(
         requests=service.requests,
         failures=dict(service.failures),
         statistics=logger.statistics(),
+        slot_waits=service.slot_waits,
         metrics=metrics,
     )

@@ -4,6 +4,16 @@ Both writers block on the stream they write to. JSON Lines is exact: reading
 it back gives every value as stored. CSV writes ``NULL`` as an empty field, so
 an empty ``error_context`` and a missing one look the same there; ``edge_types``
 is the JSON array text in both formats' terms (a list in JSON Lines).
+
+CSV files are opened in spreadsheets, and ``query_text`` is what end users
+typed: a cell such as ``=HYPERLINK(...)`` would run as a formula there. So, as
+OWASP recommends against CSV injection, a *text* cell that begins with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return is written with a single quote
+(``'``) in front, which spreadsheets show as text. The numeric columns (``id``,
+the counts, ``latency_ms``, the scores) are numbers, not text: ``-0.5`` is
+written as it is (a spreadsheet reads it as the number it is, never as a
+formula). ``neutralise=False`` writes every cell as stored. JSON Lines is
+never changed: nothing evaluates it.
 """
 
 from __future__ import annotations
@@ -16,10 +26,26 @@ from typing import Any, Final, TextIO
 from ._record import RetrievalFailureRecord
 from ._table import FIELDS
 
-__all__ = ["EXPORT_FIELDS", "record_to_dict", "write_csv", "write_jsonl"]
+__all__ = [
+    "EXPORT_FIELDS",
+    "FORMULA_STARTS",
+    "neutralise_cell",
+    "record_to_dict",
+    "write_csv",
+    "write_jsonl",
+]
 
 #: The exported fields, in order: the table's columns, ``id`` first.
 EXPORT_FIELDS: Final = FIELDS
+
+
+#: The first characters that make a spreadsheet read a cell as a formula (OWASP).
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """``value`` with a ``'`` in front when a spreadsheet would take it for a formula."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def record_to_dict(record: RetrievalFailureRecord) -> dict[str, Any]:
@@ -57,11 +83,16 @@ def write_csv(
     records: Iterable[RetrievalFailureRecord],
     stream: TextIO,
     on_row: Callable[[int], object] | None = None,
+    *,
+    neutralise: bool = True,
 ) -> int:
     """Write a header and one CSV row per record; return how many rows.
 
     ``stream`` should be opened with ``newline=""``. ``NULL`` becomes an empty
     field, ``edge_types`` its JSON array text, floats their shortest exact form.
+    With ``neutralise`` (the default), text cells a spreadsheet would run as a
+    formula get a ``'`` in front (see the module's docstring). Blocks on
+    ``stream``; raises what writing to it raises.
     """
     writer = csv.writer(stream)
     writer.writerow(EXPORT_FIELDS)
@@ -70,5 +101,8 @@ def write_csv(
         edge_types = data["edge_types"]
         if edge_types is not None:
             data["edge_types"] = json.dumps(edge_types, ensure_ascii=False)
-        writer.writerow(["" if data[name] is None else data[name] for name in EXPORT_FIELDS])
+        cells = ["" if data[name] is None else data[name] for name in EXPORT_FIELDS]
+        if neutralise:
+            cells = [neutralise_cell(c) if isinstance(c, str) else c for c in cells]
+        writer.writerow(cells)
     return count

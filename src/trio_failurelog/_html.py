@@ -15,6 +15,7 @@ from html import escape
 from typing import Final
 
 from ._report import (
+    duration_text,
     filters_text,
     latency_rows,
     range_text,
@@ -23,7 +24,7 @@ from ._report import (
     total_text,
     type_strategy_rows,
 )
-from ._summary import FailureSummary, nice_step
+from ._summary import FailureSummary, ThresholdStats, nice_step
 
 __all__ = ["render_html"]
 
@@ -34,16 +35,21 @@ TYPE_COLOURS: Final = {
     "error": "#e15759",
 }
 _OTHER_TYPE_COLOUR: Final = "#9d9d9d"
+# Strategies get colours no failure type has (nor the threshold lines): a
+# colour means one thing on the whole page.
 STRATEGY_COLOURS: Final = (
-    "#4e79a7", "#59a14f", "#edc948", "#b07aa1", "#76b7b2", "#ff9da7", "#9c755f", "#bab0ac",
+    "#59a14f", "#edc948", "#76b7b2", "#9c755f", "#ff9da7", "#499894", "#b6992d", "#86bcb6",
 )  # fmt: skip
+#: The dashed lines marking confidence thresholds.
+THRESHOLD_COLOUR: Final = "#323f4b"
 
 # Chart geometry (SVG user units; the SVG scales to the page width).
 _WIDTH: Final = 880
 _HEIGHT: Final = 260
 _LEFT: Final = 56
 _RIGHT: Final = 16
-_TOP: Final = 16
+_TOP: Final = 30  # room for the y axis's title above the plot
+_LABEL_ROW: Final = 16  # one row of threshold labels
 _BOTTOM: Final = 44
 
 _STYLE: Final = """
@@ -63,19 +69,34 @@ section { background: #fff; border-radius: 8px; padding: 18px 20px; margin-top: 
   box-shadow: 0 1px 2px rgba(0,0,0,.08); }
 section h2 { margin: 0 0 4px; font-size: 17px; }
 section p.note { margin: 0 0 12px; color: #52606d; }
-svg.chart { width: 100%; height: auto; display: block; margin: 6px 0 10px; }
-svg text { font-size: 11px; fill: #52606d; }
+/* Charts keep a readable size: below it, they scroll sideways in their frame
+   instead of shrinking their text away. */
+.chart-frame { overflow-x: auto; }
+svg.chart { width: 100%; min-width: 720px; height: auto; display: block; margin: 6px 0 10px; }
+svg text { font-size: 12px; fill: #52606d; }
 .legend { display: flex; flex-wrap: wrap; gap: 14px; margin: 2px 0 6px; font-size: 13px; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
   margin-right: 5px; vertical-align: -1px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
-th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e4e7eb; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e4e7eb;
+  overflow-wrap: break-word; }
 th { color: #52606d; font-weight: 600; background: #f9fafb; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.q { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
   word-break: break-word; }
 .empty { color: #7b8794; font-style: italic; }
 footer { margin-top: 22px; color: #7b8794; font-size: 12px; }
+.legend .threshold { display: inline-block; width: 18px; border-top: 2px dashed #323f4b;
+  margin-right: 5px; vertical-align: 3px; }
+@media (max-width: 640px) {
+  main { padding: 16px 10px 32px; }
+  section { padding: 14px 12px; }
+  th, td { padding: 5px 6px; }
+  /* Text may break anywhere here, so that every column fits; numbers never. */
+  td:not(.num) { overflow-wrap: anywhere; }
+  table { font-size: 12px; }
+  .card { min-width: 0; flex: 1 1 40%; }
+}
 """
 
 
@@ -117,13 +138,19 @@ def _y_axis(ticks: Sequence[float], scale: float, suffix: str = "") -> list[str]
     return parts
 
 
-def _svg(name: str, label: str, body: Sequence[str]) -> str:
+def _svg(name: str, label: str, body: Sequence[str], height: int = _HEIGHT) -> str:
     return (
-        f'<svg class="chart" data-chart="{name}" viewBox="0 0 {_WIDTH} {_HEIGHT}" '
+        f'<div class="chart-frame"><svg class="chart" data-chart="{name}" '
+        f'viewBox="0 0 {_WIDTH} {height}" '
         f'role="img" aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
         + "".join(body)
-        + "</svg>"
+        + "</svg></div>"
     )
+
+
+def _y_title(text: str, top: int = _TOP) -> str:
+    """The y axis's title, above its tick labels."""
+    return f'<text x="4" y="{top - 12}" text-anchor="start">{escape(text)}</text>'
 
 
 def _no_data(name: str, label: str) -> str:
@@ -137,13 +164,14 @@ def _no_data(name: str, label: str) -> str:
     )
 
 
-def _legend(items: Sequence[tuple[str, str]]) -> str:
+def _legend(items: Sequence[tuple[str, str]], thresholds: bool = False) -> str:
     return (
         '<div class="legend">'
         + "".join(
             f'<span><span class="swatch" style="background:{colour}"></span>{escape(label)}</span>'
             for label, colour in items
         )
+        + ('<span><span class="threshold"></span>confidence threshold</span>' if thresholds else "")
         + "</div>"
     )
 
@@ -189,15 +217,16 @@ def _timeline_chart(summary: FailureSummary) -> str:
             )
         if index % label_every == 0:
             parts.append(
-                f'<text x="{x + bar / 2:.1f}" y="{_HEIGHT - _BOTTOM + 16}" '
+                f'<text x="{x + bar / 2:.1f}" y="{_HEIGHT - _BOTTOM + 20}" '
                 f'text-anchor="middle">'
                 f"{escape(_bucket_label(bucket.start, summary.bucket_seconds, span_days))}"
                 "</text>"
             )
     parts.append(
         f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">'
-        f"UTC, one bar per {summary.bucket_seconds:,} s</text>"
+        f"time (UTC), one bar per {escape(duration_text(summary.bucket_seconds))}</text>"
     )
+    parts.append(_y_title("failures"))
     return _svg("timeline", label, parts) + _legend([(name, type_colour(name)) for name in types])
 
 
@@ -231,11 +260,13 @@ def _latency_chart(summary: FailureSummary) -> str:
             )
         parts.append(
             f'<text x="{_LEFT + bin_index * slot + slot / 2:.1f}" '
-            f'y="{_HEIGHT - _BOTTOM + 16}" text-anchor="middle">≤{upper:,}</text>'
+            f'y="{_HEIGHT - _BOTTOM + 20}" text-anchor="middle">≤{upper:,}</text>'
         )
     parts.append(
-        f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">latency, ms</text>'
+        f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">'
+        "latency (ms, each bar: at or under its bound)</text>"
     )
+    parts.append(_y_title("share of the strategy's failures (%)"))
     return _svg("latency", label, parts) + _legend(
         [(item.strategy, colours[item.strategy]) for item in stats]
     )
@@ -248,7 +279,10 @@ def _score_chart(summary: FailureSummary) -> str:
     if len(edges) < 2 or not any(sum(item.histogram) for item in stats):
         return _no_data("scores", label)
     plot_width = _WIDTH - _LEFT - _RIGHT
-    plot_height = _HEIGHT - _TOP - _BOTTOM
+    # The thresholds' labels get a band of rows above the plot.
+    rows = len(_thresholds_marked(stats))
+    plot_top = _TOP + (_LABEL_ROW * rows + 6 if rows else 0)
+    plot_height = _HEIGHT - _BOTTOM - plot_top
     bins = len(edges) - 1
     totals = [sum(item.histogram[i] for item in stats) for i in range(bins)]
     ticks = _axis_ticks(max(totals))
@@ -279,30 +313,56 @@ def _score_chart(summary: FailureSummary) -> str:
     for i in range(0, len(edges), label_every):
         x = _LEFT + (edges[i] - low) * x_scale
         parts.append(
-            f'<text x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 16}" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{_HEIGHT - _BOTTOM + 20}" text-anchor="middle">'
             f"{edges[i]:g}</text>"
         )
+    parts.append(_y_title("failures"))
+    parts.append(
+        f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">top_score</text>'
+    )
+    parts.extend(_threshold_marks(stats, low, x_scale, plot_top))
+    return _svg("scores", label, parts) + _legend(
+        [(item.strategy, colours[item.strategy]) for item in stats], thresholds=True
+    )
+
+
+def _thresholds_marked(stats: Sequence[ThresholdStats]) -> list[tuple[float, str]]:
+    """Each threshold once, with the strategies that use it, in order."""
     marked: dict[float, list[str]] = {}
     for item in stats:
         if item.threshold is not None:
             marked.setdefault(item.threshold, []).append(item.strategy)
-    for offset, (threshold, strategies) in enumerate(sorted(marked.items())):
+    return [(threshold, ", ".join(names)) for threshold, names in sorted(marked.items())]
+
+
+def _threshold_marks(
+    stats: Sequence[ThresholdStats], low: float, x_scale: float, plot_top: float
+) -> list[str]:
+    """Dashed lines over the plot, and their labels each on a row of its own in the
+    band above the plot, where no line crosses them: a label never sits on another
+    threshold's line or on another label, however close the thresholds are."""
+    parts: list[str] = []
+    for row, (threshold, names) in enumerate(_thresholds_marked(stats)):
         x = _LEFT + (threshold - low) * x_scale
-        names = ", ".join(strategies)
+        text = f"threshold {threshold:g} ({_clip_label(names)})"
+        # Beside its line, on the side with room (about 6.5 units a character).
+        room_right = _WIDTH - _RIGHT - x
+        anchor, text_x = ("start", x + 4) if room_right >= 6.5 * len(text) else ("end", x - 4)
         parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{_TOP}" y2="{_HEIGHT - _BOTTOM}" '
-            f'stroke="#c81e1e" stroke-width="2" stroke-dasharray="6 4" '
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{plot_top:.1f}" '
+            f'y2="{_HEIGHT - _BOTTOM}" '
+            f'stroke="{THRESHOLD_COLOUR}" stroke-width="1.5" stroke-dasharray="6 4" '
             f'data-threshold="{threshold:g}"><title>threshold {threshold:g} '
             f"({escape(names)})</title></line>"
-            f'<text x="{x - 4:.1f}" y="{_TOP + 12 + 14 * offset}" text-anchor="end" '
-            f'style="fill:#c81e1e">threshold {threshold:g} ({escape(names)})</text>'
+            f'<text x="{text_x:.1f}" y="{_TOP + _LABEL_ROW * row + 12}" '
+            f'text-anchor="{anchor}" data-threshold-label="{threshold:g}" '
+            f'style="fill:{THRESHOLD_COLOUR}">{escape(text)}</text>'
         )
-    parts.append(
-        f'<text x="{_WIDTH - _RIGHT}" y="{_HEIGHT - 6}" text-anchor="end">top_score</text>'
-    )
-    return _svg("scores", label, parts) + _legend(
-        [(item.strategy, colours[item.strategy]) for item in stats]
-    )
+    return parts
+
+
+def _clip_label(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> str:
@@ -332,13 +392,20 @@ def _section(key: str, title: str, note: str, content: str) -> str:
 
 
 def render_html(
-    summary: FailureSummary, *, database: str, generated_at: datetime | None = None
+    summary: FailureSummary,
+    *,
+    database: str,
+    generated_at: datetime | None = None,
+    repeated_queries: bool = True,
 ) -> str:
     """The report for ``summary`` as one self-contained HTML page.
 
     ``database`` is shown as the page's subject (escaped like all data).
     Charts: failures over time per type, latency distribution per strategy,
-    low-confidence scores with the thresholds marked. Pure; never blocks.
+    low-confidence scores with the thresholds marked; one colour per failure
+    type and per strategy on the whole page, each chart with its legend. The
+    repeated queries' section only with ``repeated_queries``. When nothing
+    matched, the page says so once, without empty charts. Pure; never blocks.
     """
     generated = (generated_at or datetime.now(UTC)).astimezone(UTC)
     filters = filters_text(summary)
@@ -360,40 +427,49 @@ def render_html(
     threshold_table = _table(headers, rows, {1, 2, 4})
     headers, rows = repeated_rows(summary)
     repeated_table = _table(headers, rows, {1})
-    sections = [
-        _section(
-            "overview",
-            "Failures by strategy and type",
-            "Where recall fails: each cell counts failures of one type for one strategy.",
-            overview,
-        ),
-        _section(
-            "timeline",
-            "Failures over time",
-            "Bursts point at incidents (timeouts, errors); a steady rise at drifting data.",
-            _timeline_chart(summary),
-        ),
-        _section(
-            "latency",
-            "Latency per strategy",
-            "How long failed recalls took. Timeouts pile up at the timeout budget.",
-            _latency_chart(summary) + latency_table,
-        ),
-        _section(
-            "scores",
-            "Low-confidence scores against the threshold",
-            "Near misses: results were found but scored under the confidence threshold. "
-            "The what-if counts how many would have been hits at a lower threshold.",
-            _score_chart(summary) + threshold_table,
-        ),
-        _section(
-            "queries",
-            "Most repeated failing queries",
-            "Compared with case folded and whitespace collapsed; candidates for new "
-            "documents, synonyms or query rewriting.",
-            repeated_table,
-        ),
-    ]
+    sections = (
+        []
+        if summary.total == 0
+        else [
+            _section(
+                "overview",
+                "Failures by strategy and type",
+                "Where recall fails: each cell counts failures of one type for one strategy.",
+                overview,
+            ),
+            _section(
+                "timeline",
+                "Failures over time",
+                "Bursts point at incidents (timeouts, errors); a steady rise at drifting data.",
+                _timeline_chart(summary),
+            ),
+            _section(
+                "latency",
+                "Latency per strategy",
+                "How long failed recalls took. Timeouts pile up at the timeout budget.",
+                _latency_chart(summary) + latency_table,
+            ),
+            _section(
+                "scores",
+                "Low-confidence scores against the threshold",
+                "Near misses: results were found but scored under the confidence threshold. "
+                "The what-if counts how many would have been hits at a lower threshold.",
+                _score_chart(summary) + threshold_table,
+            ),
+        ]
+    )
+    if sections and repeated_queries:
+        sections.append(
+            _section(
+                "queries",
+                "Most repeated failing queries",
+                "Compared with case folded and whitespace collapsed; candidates for new "
+                "documents, synonyms or query rewriting.",
+                repeated_table,
+            )
+        )
+    if not sections:
+        card_html = ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -402,7 +478,7 @@ def render_html(
         f"<style>{_STYLE}</style></head><body><main>"
         f"<header><h1>Retrieval failures</h1><p>{escape(database)} · "
         f"{escape(range_text(summary))}{only}</p><p>{escape(total_text(summary))}</p></header>"
-        f'<div class="cards">{card_html}</div>'
+        + (f'<div class="cards">{card_html}</div>' if card_html else "")
         + "".join(sections)
         + f"<footer>Generated by trio-failurelog at {generated:%Y-%m-%d %H:%M:%S} UTC."
         "</footer></main></body></html>\n"

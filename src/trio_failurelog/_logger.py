@@ -27,12 +27,14 @@ from typing import Final, final
 
 import trio
 
+from ._conninfo import check_url
 from ._database import (
     Database,
     QueuedRecord,
     StoreKind,
     Synchronous,
     describe_database,
+    is_postgres_url,
     store_kind,
 )
 from ._record import RetrievalFailureRecord
@@ -158,6 +160,8 @@ class RetrievalFailureLogger:
     ) -> None:
         if not isinstance(database, str) and not hasattr(database, "__fspath__"):
             raise TypeError(f"database must be a str or os.PathLike, not {type(database).__name__}")
+        if is_postgres_url(database):
+            check_url(str(database))  # ValueError: an "@" libpq would misread
         self._database = database
         self._settings = settings = LoggerSettings(
             capacity=capacity,
@@ -244,7 +248,7 @@ class RetrievalFailureLogger:
             self._dropped_full += 1
             now = _drop_clock()
             if now - self._last_drop >= DROP_WARNING_QUIET:
-                self._warn_drop("the buffer is full")
+                self._warn_drop(f"the buffer is full (capacity {self._settings.capacity})")
             self._last_drop = now
             return False
         except _Closed:
@@ -376,7 +380,7 @@ class RetrievalFailureLogger:
 
     def _refuse_full(self) -> None:
         self._dropped_full += 1
-        self._note_drop("the buffer is full")
+        self._note_drop(f"the buffer is full (capacity {self._settings.capacity})")
 
     def _refuse_closed(self) -> None:
         self._dropped_closed += 1
@@ -390,10 +394,9 @@ class RetrievalFailureLogger:
 
     def _warn_drop(self, reason: str) -> None:
         log.warning(
-            "dropping retrieval-failure records: %s (capacity %d); further drops are "
+            "dropping retrieval-failure records: %s; further drops are "
             "counted in statistics() and not logged until %.0f s pass without one",
             reason,
-            self._settings.capacity,
             DROP_WARNING_QUIET,
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ._summary import FailureSummary
 
 __all__ = [
+    "duration_text",
     "filters_text",
     "latency_rows",
     "range_text",
@@ -18,6 +19,18 @@ __all__ = [
 ]
 
 Table = tuple[list[str], list[list[str]]]
+
+
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def duration_text(seconds: int) -> str:
+    """A bucket width in the largest unit that divides it: ``21600`` is ``6 h``,
+    ``90`` is ``90 s``, ``1209600`` is ``2 w``."""
+    for unit, size in _UNITS:
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:,} {unit}"
+    return f"{seconds:,} s"
 
 
 def _score(value: float | None) -> str:

@@ -42,8 +42,10 @@ _TYPE_ORDER: Final = tuple(member.value for member in RetrievalFailureType)
 _LOW_CONFIDENCE: Final = RetrievalFailureType.LOW_CONFIDENCE.value
 #: Histogram bins of the low-confidence scores, about.
 _SCORE_BINS: Final = 20
-#: Candidate thresholds tried below each strategy's usual one, by default.
+#: Candidate thresholds tried below each strategy's usual one, by default: at
+#: least this many, and as many as reach its lowest score, up to _MAX_CANDIDATES.
 _DEFAULT_CANDIDATES: Final = 4
+_MAX_CANDIDATES: Final = 10
 # Added before truncating a score's bin index, so that a score on an edge lands
 # in the bin above it despite the rounding of (score - start) / width.
 _EDGE_EPSILON: Final = 1e-9
@@ -152,7 +154,8 @@ class FailureSummary:
         empty database.
       counts: Failures per (type, strategy), largest first.
       bucket_seconds: The width of a timeline bucket.
-      timeline: Failures per bucket and type, every bucket of the range, in order.
+      timeline: Failures per bucket and type, every bucket from the first
+        failure's to the last one's, in order.
       latency_bounds: Upper bounds (ms) of the latency histogram's bins.
       latency: Latency per strategy, most failures first.
       score_edges: Edges of the low-confidence score histogram's bins.
@@ -330,13 +333,17 @@ def _timeline(
 ) -> tuple[int, tuple[TimeBucket, ...]]:
     first = None if first_at is None else epoch_seconds(first_at)
     last = None if last_at is None else epoch_seconds(last_at)
-    start = epoch_seconds(filters.since) if filters.since is not None else first
-    if filters.until is not None:
-        end = epoch_seconds(filters.until)
-    elif filters.since is not None:
-        end = max(now, last or now)
-    else:
-        end = last
+    # The timeline spans the failures found, not the range asked for: 10 s of
+    # failures in a --since 24h report are ten 1 s lines, not 23 empty hourly
+    # ones and a full one. The range asked for is what is read without rows.
+    start = first
+    end = last
+    if first is None or last is None:
+        start = epoch_seconds(filters.since) if filters.since is not None else None
+        if filters.until is not None:
+            end = epoch_seconds(filters.until)
+        elif filters.since is not None:
+            end = now
     if start is None or end is None or end < start:
         return _BUCKET_SIZES[0], ()
     size = _bucket_size(end - start, max_buckets)
@@ -413,9 +420,16 @@ def _score_edges(low: float, high: float) -> tuple[float, ...]:
     return tuple(round(start + i * step, 10) for i in range(bins + 1))
 
 
-def _default_candidates(threshold: float) -> tuple[float, ...]:
-    step = 0.05 if 0 < threshold <= 1 else nice_step(max(abs(threshold), 1e-9) / 20)
-    values = (round(threshold - k * step, 10) for k in range(1, _DEFAULT_CANDIDATES + 1))
+def _default_candidates(threshold: float, lowest: float | None) -> tuple[float, ...]:
+    """Thresholds below ``threshold`` in even steps, reaching down to ``lowest`` (the
+    lowest score seen), so that the last one recovers every scored failure: at
+    least :data:`_DEFAULT_CANDIDATES`, at most :data:`_MAX_CANDIDATES` (the step
+    grows to fit). Steps of 0.05 for a threshold in (0, 1]."""
+    unit = 0.05 if 0 < threshold <= 1 else nice_step(max(abs(threshold), 1e-9) / 20)
+    span = threshold - lowest if lowest is not None and lowest < threshold else 0.0
+    step = unit if span <= unit * _MAX_CANDIDATES else nice_step(span / _MAX_CANDIDATES)
+    count = min(_MAX_CANDIDATES, max(_DEFAULT_CANDIDATES, math.ceil(span / step - 1e-9)))
+    values = (round(threshold - k * step, 10) for k in range(1, count + 1))
     return tuple(v for v in values if not (0 < threshold <= 1 and v < 0))
 
 
@@ -432,7 +446,7 @@ def _low_confidence(
     rows = sorted(
         execute(
             "SELECT retrieval_strategy, count(*), count(top_score), min(top_score), "
-            f"avg(top_score), max(top_score), avg({gap}) "
+            f"avg({dialect.float_sql('top_score')}), max(top_score), avg({gap}) "
             f"FROM {TABLE}{where} GROUP BY 1",
             base,
         ),
@@ -470,11 +484,15 @@ def _low_confidence(
         threshold = usual[0] if usual else None
         tried = candidates
         if tried is None:
-            tried = () if threshold is None else _default_candidates(threshold)
+            tried = () if threshold is None else _default_candidates(threshold, score_min)
         tried = tuple(sorted(set(tried), reverse=True))
         what_if: tuple[WhatIf, ...] = ()
         if tried and n_scored:
-            sums = ", ".join("count(CASE WHEN top_score >= ? THEN 1 END)" for _ in tried)
+            # Compared as the column's type: REAL is float4 on PostgreSQL, where
+            # 0.65 as a float8 is above the float4 0.65 stored (a no-op in SQLite).
+            sums = ", ".join(
+                "count(CASE WHEN top_score >= CAST(? AS REAL) THEN 1 END)" for _ in tried
+            )
             recovered = execute(
                 f"SELECT {sums} FROM {TABLE}{where} AND retrieval_strategy = ?",
                 [*tried, *base, strategy],

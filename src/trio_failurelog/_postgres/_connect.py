@@ -13,7 +13,7 @@ from typing import Any, Final
 import psycopg
 import psycopg.conninfo
 
-from .._conninfo import scrub
+from .._conninfo import check_url, scrub
 from .._database import StoreOptions
 from .._errors import DatabaseSetupError
 
@@ -22,6 +22,7 @@ __all__ = [
     "ConnectError",
     "Connection",
     "connect",
+    "connect_for_setup",
     "one_line",
     "setup_error",
     "sqlstate",
@@ -74,12 +75,25 @@ def setup_error(what: str, exc: BaseException, secrets: tuple[str, ...]) -> Conn
     return error
 
 
+def connect_for_setup(
+    url: str, name: str, secrets: tuple[str, ...], options: StoreOptions
+) -> Connection:
+    """:func:`connect` for opening a store or reader: its failure is raised as the
+    public :exc:`DatabaseSetupError`, whose name tracebacks and ``repr()`` show
+    (:class:`ConnectError` is for the store's own reconnects)."""
+    try:
+        return connect(url, name, secrets, options)
+    except ConnectError as exc:
+        raise DatabaseSetupError(str(exc)) from exc.__cause__
+
+
 def connect(url: str, name: str, secrets: tuple[str, ...], options: StoreOptions) -> Connection:
     """Connect in autocommit mode within ``options.connect_timeout``.
 
     Raises :exc:`DatabaseSetupError` with the server's reason, scrubbed.
     """
     what = f"cannot connect to PostgreSQL database {name}"
+    check_url(url)  # before libpq quotes the tail of a password as a host name
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:

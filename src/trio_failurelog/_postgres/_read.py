@@ -11,10 +11,11 @@ and the CLI are the same code for both:
   server's precision) with six. Time-bound parameters are such text too, read
   by the server in the session's time zone, which is set to UTC.
 - ``top_score`` and ``confidence_threshold`` are ``REAL`` (float4) and come
-  back as the exact value stored, 0.42 as 0.41999998688697815: results are
-  fetched in binary format, because text format would print the float4
-  rounded to 0.42 while every comparison on the server (``top_score >= 0.42``)
-  sees the float4 value.
+  back as the shortest decimal that reads back as the same float4 (0.42, not
+  0.41999998688697815, see ``_float4``), as SQLite's reader shows them. Results
+  are fetched in binary format, so the float4 is exactly what was stored; the
+  summary compares scores with what-if thresholds as float4 too
+  (``CAST(? AS REAL)``), so that 0.65 recovers a score stored as 0.65.
 - ``numeric`` (an ``avg`` of integers) comes back as float.
 
 The connection is in autocommit mode, so no transaction outlives a statement
@@ -36,11 +37,12 @@ import psycopg
 from .._conninfo import scrub, url_secrets
 from .._database import StoreOptions, describe_database
 from .._errors import DatabaseSetupError, IncompatibleSchemaError
+from .._float4 import shortest_float4
 from .._protocols import Dialect, Execute, RepeatedRow
 from .._readsql import normalise_query, sql_limit
 from .._table import FIELDS, TABLE
 from .._timetext import format_created_at
-from ._connect import Connection, connect, one_line
+from ._connect import Connection, connect_for_setup, one_line
 from ._copy import no_nul
 from ._schema import ADVISORY_CLASS, PURGE_LOCK
 
@@ -75,13 +77,17 @@ class PostgresDialect:
     def score_bin_sql(self) -> str:
         """SQL for a score's histogram bin, truncated toward zero as SQLite's CAST."""
         # trunc: a cast to an integer type would round, SQLite's CAST truncates.
-        return "trunc((top_score - ?) / ? + ?)::bigint"
+        # The score as shown (see float_sql), so that it lands in SQLite's bin.
+        return f"trunc(({self.float_sql('top_score')} - ?) / ? + ?)::bigint"
 
     def float_sql(self, column: str) -> str:
-        """``column`` widened to float8 for arithmetic."""
-        # REAL is float4 here, and float4 - float4 is computed in float4: widened
-        # first, a difference is the one SQLite computes from the same values.
-        return f"{column}::float8"
+        """``column`` widened to float8 for arithmetic, as the score the reader shows."""
+        # REAL is float4 here, and float4 - float4 is computed in float4. Widened
+        # through its text, the shortest decimal that is the same float4 (the
+        # session's extra_float_digits is 1), a score is the double the reader
+        # shows: 0.42, not 0.41999998688697815. Means, gaps and histogram bins
+        # are then the ones SQLite computes from the same scores.
+        return f"{column}::text::float8"
 
     def repeated_queries(
         self, execute: Execute, where: str, params: list[object], top: int
@@ -126,8 +132,8 @@ POSTGRES: Final = PostgresDialect()
 
 
 #: The type oids whose values :func:`_value` converts: timestamp, timestamptz,
-#: numeric, json and jsonb.
-_CONVERTED: Final = frozenset({1114, 1184, 1700, 114, 3802})
+#: numeric, json, jsonb and float4.
+_CONVERTED: Final = frozenset({1114, 1184, 1700, 114, 3802, 700})
 
 
 def _value(value: object) -> object:
@@ -136,6 +142,8 @@ def _value(value: object) -> object:
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return format_created_at(value)
+    if isinstance(value, float):  # only float4 columns are converted
+        return shortest_float4(value)
     if isinstance(value, Decimal):
         return float(value)
     if value is not None and not isinstance(value, str):
@@ -161,9 +169,10 @@ class PostgresReadConnection:
     def __init__(self, url: str, *, read_only: bool = True) -> None:
         self._secrets = url_secrets(url)
         self.name = describe_database(url)
-        conn = connect(url, self.name, self._secrets, StoreOptions())
+        conn = connect_for_setup(url, self.name, self._secrets, StoreOptions())
         try:
             conn.execute("SET TIME ZONE 'UTC'")
+            conn.execute("SET extra_float_digits = 1")  # float4 text: shortest exact
             if read_only:
                 conn.execute("SET default_transaction_read_only = on")
             found = {name for (name,) in conn.execute(_COLUMNS_QUERY, (TABLE,))}

@@ -39,6 +39,7 @@ from ._connect import (
     ConnectError,
     Connection,
     connect,
+    connect_for_setup,
     one_line,
     setup_error,
     sqlstate,
@@ -158,7 +159,7 @@ class PostgresStore:
         """
         secrets = url_secrets(url)
         name = repr(redact_url(url))
-        conn = connect(url, name, secrets, options)
+        conn = connect_for_setup(url, name, secrets, options)
         try:
             ensure_schema(conn)
         except IncompatibleSchemaError as exc:
