@@ -205,6 +205,11 @@ def text_at(seconds: float) -> str:
     return _format(moment)
 
 
+#: Julian day 0 (4714 BC) in POSIX seconds: no text strftime reads is earlier
+#: (a bare number is read as a Julian day number).
+_YEAR_ZERO: Final = -210866760000
+
+
 def bucket_index_sql(width: int) -> str:
     """SQL for the time bucket of ``created_at``: floor(POSIX seconds / ``width``),
     NULL when the text is no time. Floor, not SQLite's truncation toward zero,
@@ -215,7 +220,11 @@ def bucket_index_sql(width: int) -> str:
     # The whole seconds only: SQLite reads a fraction to the millisecond,
     # rounding, so 12:00:00.9995 would land in the bucket of 12:00:01.
     seconds = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
-    return f"(({seconds}) - ((({seconds}) % {width}) + {width}) % {width}) / {width}"
+    # The text is parsed once: shifted by whole buckets past Julian day 0 (the
+    # earliest time strftime reads), every time is positive, and SQLite's integer
+    # division, which truncates, then floors.
+    shift = -(_YEAR_ZERO // width) + 1
+    return f"({seconds} + {shift * width}) / {width} - {shift}"
 
 
 # --------------------------------------------------------------------------- dialect
