@@ -320,7 +320,14 @@ def summarise(
     types = _ordered_types({item.failure_type: 0 for item in counts})
     timeline = () if span is None else _timeline_buckets(by_cell, filters, span, types)
     bounds, latency = _latency(execute, where, params, plus)
-    edges, low_confidence = _low_confidence(execute, conditions, params, candidates, dialect, plus)
+    edges, low_confidence = _low_confidence(
+        execute,
+        [*conditions, f"{_type_plus(execute, filters, counts, total, plus)}failure_type = ?"],
+        params,
+        candidates,
+        dialect,
+        plus,
+    )
     return FailureSummary(
         since=filters.since,
         until=filters.until,
@@ -459,6 +466,27 @@ def _default_candidates(threshold: float) -> tuple[float, ...]:
     return tuple(v for v in values if not (0 < threshold <= 1 and v < 0))
 
 
+def _type_plus(
+    execute: Execute,
+    filters: Filters,
+    counts: tuple[TypeStrategyCount, ...],
+    total: int,
+    plus: str,
+) -> str:
+    """How to write the low-confidence statements' ``failure_type = ?``: ``+``
+    (read the window through the created_at index) or plainly (read the
+    table's low-confidence rows through the failure_type index), whichever
+    reads fewer rows. Without a time bound, always plainly."""
+    if not plus or (filters.since is None and filters.until is None):
+        return ""
+    if not any(item.failure_type == _LOW_CONFIDENCE for item in counts):
+        return plus  # nothing to read either way: the window is the shorter walk
+    in_table = execute(f"SELECT count(*) FROM {TABLE} WHERE failure_type = ?", [_LOW_CONFIDENCE])[
+        0
+    ][0]
+    return "" if int(in_table) < total else plus
+
+
 def _low_confidence(
     execute: Execute,
     conditions: list[str],
@@ -467,7 +495,7 @@ def _low_confidence(
     dialect: Dialect,
     plus: str,
 ) -> tuple[tuple[float, ...], tuple[ThresholdStats, ...]]:
-    where = where_clause([*conditions, f"{plus}failure_type = ?"])
+    where = where_clause(conditions)  # the last one is on failure_type
     base = [*params, _LOW_CONFIDENCE]
     gap = f"{dialect.float_sql('confidence_threshold')} - {dialect.float_sql('top_score')}"
     rows = sorted(
