@@ -92,31 +92,52 @@ class PostgresDialect(Dialect):
         self, execute: Execute, where: str, params: list[object], top: int
     ) -> list[RepeatedRow]:
         """As SQLite's, by the same :func:`normalise_query` (Python's casefold and
-        whitespace): the server groups by exact text, the groups are merged here.
+        whitespace), grouped in the server wherever the server can compute it.
 
-        PostgreSQL's ``lower()`` and ``\\s`` depend on the server's locale and
-        differ from Python's, so no SQL expression gives the same key: memory
-        here grows with the number of distinct failing query texts in the range.
+        For ASCII text, the key is computed in SQL without the locale
+        (``translate`` of A-Z and an explicit class of Python's ASCII
+        whitespace), so the server groups, orders and cuts to ``top``. Other
+        text (PostgreSQL's ``lower()`` and ``\\s`` follow the server's locale,
+        not Python) is grouped by exact text in the server and merged here:
+        memory grows with the distinct non-ASCII failing texts of the range,
+        not with its rows. An ASCII key that non-ASCII text also folds to
+        (``ß`` to ``ss``) is counted in full by one more statement. Blocks.
         """
+        ascii_only = f"query_text ~ {_ASCII_ONLY}"
         merged: dict[str, list[Any]] = {}
-        rows = execute(
+        for text, count, last_at, types, strategies in execute(
             "SELECT query_text, count(*), max(created_at), array_agg(DISTINCT failure_type), "
-            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}{where} GROUP BY 1",
+            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}"
+            f"{_and(where, f'NOT ({ascii_only})')} GROUP BY 1",
             params,
-        )
-        for text, count, last_at, types, strategies in rows:
+        ):
             key = normalise_query(text)
-            if key is None:
-                continue
-            entry = merged.get(key)
-            if entry is None:
-                merged[key] = [int(count), last_at, set(types), set(strategies)]
-            else:
-                entry[0] += int(count)
-                entry[1] = max(entry[1], last_at)
-                entry[2].update(types)
-                entry[3].update(strategies)
+            if key is not None:
+                _merge(merged, key, int(count), last_at, types, strategies)
+        shared = sorted(key for key in merged if key.isascii())
+        keyed = (
+            f"SELECT {_ASCII_KEY} AS k, created_at, failure_type, retrieval_strategy "
+            f"FROM {TABLE}{_and(where, ascii_only)}"
+        )
+        aggregates = (
+            "k, count(*), max(created_at), array_agg(DISTINCT failure_type), "
+            "array_agg(DISTINCT retrieval_strategy)"
+        )
+        rows = execute(
+            f"SELECT {aggregates} FROM ({keyed}) AS keyed WHERE NOT (k = ANY(?::text[])) "
+            'GROUP BY k HAVING count(*) >= 2 ORDER BY 2 DESC, 3 DESC, k COLLATE "C" LIMIT ?',
+            [*params, shared, sql_limit(top)],
+        )
+        if shared:
+            for key, count, last_at, types, strategies in execute(
+                f"SELECT {aggregates} FROM ({keyed}) AS keyed WHERE k = ANY(?::text[]) GROUP BY k",
+                [*params, shared],
+            ):
+                _merge(merged, key, int(count), last_at, types, strategies)
         repeated = [
+            (key, int(count), last_at, sorted(types), sorted(strategies))
+            for key, count, last_at, types, strategies in rows
+        ] + [
             (key, count, last_at, sorted(types), sorted(strategies))
             for key, (count, last_at, types, strategies) in merged.items()
             if count >= 2
@@ -125,6 +146,40 @@ class PostgresDialect(Dialect):
         repeated.sort(key=lambda row: row[0])
         repeated.sort(key=lambda row: (row[1], row[2]), reverse=True)
         return repeated[: sql_limit(top)]
+
+
+#: Whether query_text is ASCII (an escape string: the same whatever
+#: standard_conforming_strings says).
+_ASCII_ONLY: Final = "E'^[\\x01-\\x7f]*$'"
+#: normalise_query() of ASCII text, in SQL that no locale changes: A-Z folded,
+#: runs of Python's ASCII whitespace (str.split: \t \n \v \f \r \x1c-\x1f and
+#: space) made one space, and the ends trimmed.
+_ASCII_KEY: Final = (
+    "btrim(regexp_replace(translate(query_text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
+    "'abcdefghijklmnopqrstuvwxyz'), E'[\\t\\n\\v\\f\\r\\x1c-\\x1f ]+', ' ', 'g'), ' ')"
+)
+
+
+def _and(where: str, condition: str) -> str:
+    return f"{where} AND {condition}" if where else f" WHERE {condition}"
+
+
+def _merge(
+    merged: dict[str, list[Any]],
+    key: str,
+    count: int,
+    last_at: str,
+    types: Iterable[str],
+    strategies: Iterable[str],
+) -> None:
+    entry = merged.get(key)
+    if entry is None:
+        merged[key] = [count, last_at, set(types), set(strategies)]
+    else:
+        entry[0] += count
+        entry[1] = max(entry[1], last_at)
+        entry[2].update(types)
+        entry[3].update(strategies)
 
 
 POSTGRES: Final = PostgresDialect()
