@@ -152,11 +152,11 @@ class PostgresDialect(Dialect):
 #: standard_conforming_strings says).
 _ASCII_ONLY: Final = "E'^[\\x01-\\x7f]*$'"
 #: normalise_query() of ASCII text, in SQL that no locale changes: A-Z folded,
-#: runs of Python's ASCII whitespace (str.split: \t \n \v \f \r \x1c-\x1f and
+#: runs of Python's ASCII whitespace (str.split: \t \n \x0b \x0c \r \x1c-\x1f and
 #: space) made one space, and the ends trimmed.
 _ASCII_KEY: Final = (
     "btrim(regexp_replace(translate(query_text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
-    "'abcdefghijklmnopqrstuvwxyz'), E'[\\t\\n\\v\\f\\r\\x1c-\\x1f ]+', ' ', 'g'), ' ')"
+    "'abcdefghijklmnopqrstuvwxyz'), E'[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f ]+', ' ', 'g'), ' ')"
 )
 
 
