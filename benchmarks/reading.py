@@ -26,6 +26,7 @@ non-ASCII), the rest unique. 1M rows by default, ``--reading-rows`` for more
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -74,7 +75,8 @@ class ReadingParams:
 
     @classmethod
     def full(cls, rows: int | None = None) -> ReadingParams:
-        return cls(rows=rows or 1_000_000, repeats=2)
+        rows = rows or 1_000_000
+        return cls(rows=rows, repeats=2 if rows <= 2_000_000 else 1)  # 10M: minutes each
 
     @classmethod
     def smoke_sized(cls) -> ReadingParams:
@@ -117,7 +119,7 @@ def rows_of(count: int, now: float, seed: int = 7) -> Iterator[tuple[object, ...
     start = now - span
     step = span / max(count, 1)
     epoch = datetime(1970, 1, 1)
-    repeated = iter(rng.choices(pool, weights, k=max(1, int(count * _REPEATED_SHARE) + 1)))
+    repeated = itertools.cycle(rng.choices(pool, weights, k=max(1, int(count * _REPEATED_SHARE))))
     for i in range(count):
         moment = start + (i + rng.random()) * step
         created_at = format_created_at(epoch + timedelta(milliseconds=round(moment * 1000)))
