@@ -26,6 +26,7 @@ non-ASCII), the rest unique. 1M rows by default, ``--reading-rows`` for more
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -202,14 +203,20 @@ def _plain_scan(path: Path) -> float:
         conn.close()
 
 
-def _child_main(database: str, since_seconds: float) -> None:
-    """In the child: one summary, then its time and peak RSS as JSON on stdout."""
+def _child_main(database: str, since: str) -> None:
+    """In the child: one summary, then its time and peak RSS as JSON on stdout.
+
+    ``since``: ``created_at`` text (or, from older parents, seconds before now).
+    """
     from trio_failurelog import FailureReader
 
+    bound: str | timedelta = since
+    with contextlib.suppress(ValueError):
+        bound = timedelta(seconds=float(since))
     with FailureReader(database) as reader:
         baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        summary = reader.summary(since=timedelta(seconds=since_seconds))
+        summary = reader.summary(since=bound)
         seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
@@ -225,13 +232,13 @@ def _child_main(database: str, since_seconds: float) -> None:
     )
 
 
-def _report(database: str, since_seconds: float, repeats: int) -> dict[str, Any]:
+def _report(database: str, since: str, repeats: int) -> dict[str, Any]:
     """The best of ``repeats`` summaries, each in a fresh child process."""
     runs = []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT / "src"), str(_ROOT)])}
     for _ in range(repeats):
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.reading", database, str(since_seconds)],
+            [sys.executable, "-m", "benchmarks.reading", database, since],
             cwd=_ROOT,
             capture_output=True,
             text=True,
@@ -277,17 +284,18 @@ def run(params: ReadingParams, directory: Path, pg_url: str | None = None) -> di
     started = time.perf_counter()
     generate(big, params.rows, now)
     generated = time.perf_counter() - started
-    since_day = format_created_at(
-        datetime.fromtimestamp(now - 86400, UTC).replace(tzinfo=None, microsecond=0)
-    )
-    day_rows = copy_since(big, day, since_day)
+
+    def since(seconds: float) -> str:
+        moment = datetime.fromtimestamp(now - seconds, UTC).replace(tzinfo=None, microsecond=0)
+        return format_created_at(moment)
+
+    # Every window is fixed text: the two 24 h reports read exactly the same rows.
+    day_rows = copy_since(big, day, since(86400))
     scan = min(_plain_scan(big) for _ in range(max(params.repeats, 2)))
-    # Windows measured from a little later than ``now``: the rows end at ``now``.
-    elapsed = time.time() - now
-    report_day_big = _report(str(big), 86400 + elapsed, params.repeats)
-    report_day_only = _report(str(day), 86400 + elapsed, params.repeats)
-    report_week = _report(str(big), 7 * 86400 + elapsed, params.repeats)
-    report_all = _report(str(big), _DAYS * 86400 + 3600.0, params.repeats)
+    report_day_big = _report(str(big), since(86400), params.repeats)
+    report_day_only = _report(str(day), since(86400), params.repeats)
+    report_week = _report(str(big), since(7 * 86400), params.repeats)
+    report_all = _report(str(big), since(_DAYS * 86400 + 3600), params.repeats)
     if report_all["total"] != params.rows:
         raise RuntimeError(f"reading: 90d report counted {report_all['total']} of {params.rows}")
     results: dict[str, Any] = {
@@ -309,7 +317,9 @@ def run(params: ReadingParams, directory: Path, pg_url: str | None = None) -> di
         started = time.perf_counter()
         _pg_load(pg_url, big)
         results["postgres_load_seconds"] = time.perf_counter() - started
-        results["postgres_report_90d"] = _report(pg_url, _DAYS * 86400 + 3600.0, params.repeats)
+        results["postgres_report_90d"] = _report(
+            pg_url, since(_DAYS * 86400 + 3600), params.repeats
+        )
     return results
 
 
@@ -345,4 +355,4 @@ def table(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    _child_main(sys.argv[1], float(sys.argv[2]))
+    _child_main(sys.argv[1], sys.argv[2])
