@@ -16,7 +16,8 @@ from trio_failurelog._readsql import format_created_at
 from trio_failurelog._schema import TABLE
 
 from .._failuredb import make_db, row
-from .test_reading import REFERENCE_DDL, load_pg
+from .test_interface import REFERENCE_DDL
+from .test_reading import load_pg
 
 _T0 = datetime(2024, 3, 1)
 # Every ASCII character but NUL (which PostgreSQL text cannot hold), the
