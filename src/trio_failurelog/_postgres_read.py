@@ -25,6 +25,7 @@ The connection is in autocommit mode, so no transaction outlives a statement
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -94,30 +95,32 @@ class PostgresDialect(Dialect):
         """As SQLite's, by the same :func:`normalise_query` (Python's casefold and
         whitespace), grouped in the server wherever the server can compute it.
 
-        For ASCII text, the key is computed in SQL without the locale
-        (``translate`` of A-Z and an explicit class of Python's ASCII
-        whitespace), so the server groups, orders and cuts to ``top``. Other
-        text (PostgreSQL's ``lower()`` and ``\\s`` follow the server's locale,
-        not Python) is grouped by exact text in the server and merged here:
-        memory grows with the distinct non-ASCII failing texts of the range,
-        not with its rows. An ASCII key that non-ASCII text also folds to
-        (``ß`` to ``ss``) is counted in full by one more statement. Blocks.
+        The key is computed in SQL that no locale changes (``translate`` of
+        A-Z, an explicit class of Python's ASCII whitespace): for every text
+        without a character that casefolding changes beyond A-Z or non-ASCII
+        whitespace (``É``, ``ß``, U+3000; see :func:`_special_pattern`), that is
+        :func:`normalise_query` itself, so the server groups, orders and cuts to
+        ``top``. Text with such characters (PostgreSQL's ``lower()`` and ``\\s``
+        follow the server's locale, not Python) is grouped by exact text in the
+        server and merged here: memory grows with the distinct texts holding
+        one of them in the range, not with its rows. Keys that such text folds
+        to (``ß`` to ``ss``) are counted in full by one more statement. Blocks.
         """
-        ascii_only = f"query_text ~ {_ASCII_ONLY}"
+        special = "query_text ~ ?"
+        pattern = _special_pattern()
         merged: dict[str, list[Any]] = {}
         for text, count, last_at, types, strategies in execute(
             "SELECT query_text, count(*), max(created_at), array_agg(DISTINCT failure_type), "
-            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}"
-            f"{_and(where, f'NOT ({ascii_only})')} GROUP BY 1",
-            params,
+            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}{_and(where, special)} GROUP BY 1",
+            [*params, pattern],
         ):
             key = normalise_query(text)
             if key is not None:
                 _merge(merged, key, int(count), last_at, types, strategies)
-        shared = sorted(key for key in merged if key.isascii())
+        shared = sorted(merged)
         keyed = (
-            f"SELECT {_ASCII_KEY} AS k, created_at, failure_type, retrieval_strategy "
-            f"FROM {TABLE}{_and(where, ascii_only)}"
+            f"SELECT {_PLAIN_KEY} AS k, created_at, failure_type, retrieval_strategy "
+            f"FROM {TABLE}{_and(where, f'NOT ({special})')}"
         )
         aggregates = (
             "k, count(*), max(created_at), array_agg(DISTINCT failure_type), "
@@ -126,12 +129,12 @@ class PostgresDialect(Dialect):
         rows = execute(
             f"SELECT {aggregates} FROM ({keyed}) AS keyed WHERE NOT (k = ANY(?::text[])) "
             'GROUP BY k HAVING count(*) >= 2 ORDER BY 2 DESC, 3 DESC, k COLLATE "C" LIMIT ?',
-            [*params, shared, sql_limit(top)],
+            [*params, pattern, shared, sql_limit(top)],
         )
         if shared:
             for key, count, last_at, types, strategies in execute(
                 f"SELECT {aggregates} FROM ({keyed}) AS keyed WHERE k = ANY(?::text[]) GROUP BY k",
-                [*params, shared],
+                [*params, pattern, shared],
             ):
                 _merge(merged, key, int(count), last_at, types, strategies)
         repeated = [
@@ -148,16 +151,36 @@ class PostgresDialect(Dialect):
         return repeated[: sql_limit(top)]
 
 
-#: Whether query_text is ASCII (an escape string: the same whatever
-#: standard_conforming_strings says).
-_ASCII_ONLY: Final = "E'^[\\x01-\\x7f]*$'"
-#: normalise_query() of ASCII text, in SQL that no locale changes: A-Z folded,
-#: runs of Python's ASCII whitespace (str.split: \t \n \x0b \x0c \r \x1c-\x1f and
-#: space) made one space, and the ends trimmed.
-_ASCII_KEY: Final = (
+#: normalise_query() of text without the characters of _special_pattern(), in
+#: SQL that no locale changes: A-Z folded, runs of Python's ASCII whitespace
+#: (str.split: \t \n \x0b \x0c \r \x1c-\x1f and space) made one space, and the
+#: ends trimmed. (An escape string: the same whatever standard_conforming_strings.)
+_PLAIN_KEY: Final = (
     "btrim(regexp_replace(translate(query_text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', "
     "'abcdefghijklmnopqrstuvwxyz'), E'[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f ]+', ' ', 'g'), ' ')"
 )
+
+
+@functools.cache
+def _special_pattern() -> str:
+    """A regular expression matching text that :data:`_PLAIN_KEY` would not fold as
+    :func:`normalise_query` does: any non-ASCII character that casefolding changes
+    (``É``, ``ß``, ``ς``) or that Python counts as whitespace (U+00A0, U+3000).
+    Built from this Python's Unicode tables, the ones normalise_query() uses;
+    the server only compares characters, whatever its locale. Computed once
+    (about 0.4 s)."""
+    ranges: list[list[int]] = []
+    for point in range(0x80, 0x110000):
+        if 0xD800 <= point < 0xE000:
+            continue  # surrogates: no text holds them
+        char = chr(point)
+        if char.casefold() != char or char.isspace():
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    parts = (chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    return f"[{''.join(parts)}]"
 
 
 def _and(where: str, condition: str) -> str:
