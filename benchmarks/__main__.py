@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import logging
@@ -16,13 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from . import hot_path, latency, memory, postgres, throughput
+from . import hot_path, latency, memory, postgres, reading, throughput
 from ._common import Params
 from ._report import table, targets
 
 #: Every figure, in the order they run. Memory goes first, while this process is
 #: small: its subprocess then starts from a small parent.
-FIGURES: Final = ("memory", "hot_path", "throughput", "latency", "postgres")
+FIGURES: Final = ("memory", "hot_path", "throughput", "latency", "postgres", "reading")
 #: What runs when --only is not given: all but PostgreSQL, which needs a server.
 
 
@@ -66,6 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         help="postgres figure: a server to use (a role that may CREATE DATABASE);"
         " default: start a throw-away one from the local PostgreSQL installation",
     )
+    parser.add_argument(
+        "--reading-rows",
+        type=int,
+        default=None,
+        help="reading figure: rows in the big table (default 1,000,000; the issue's: 10,000,000)",
+    )
+    parser.add_argument(
+        "--reading-pg",
+        action="store_true",
+        help="reading figure: also load the rows into PostgreSQL and report from there",
+    )
     args = parser.parse_args(argv)
     asked = args.only is not None
     only = [name.strip() for name in (args.only or ",".join(FIGURES)).split(",") if name.strip()]
@@ -108,6 +120,17 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"error: the postgres figure cannot run: {exc}", file=sys.stderr)
                         return 1
                     print(f"note: the postgres figure was not run: {exc}", file=sys.stderr)
+            elif figure == "reading":
+                reading_params = (
+                    reading.ReadingParams.smoke_sized()
+                    if params.smoke
+                    else reading.ReadingParams.full(args.reading_rows)
+                )
+                with contextlib.ExitStack() as stack:
+                    url = None
+                    if args.reading_pg:
+                        url = stack.enter_context(postgres._server_url(args.pg_url))
+                    results["reading"] = reading.run(reading_params, directory, url)
             else:
                 results["latency"] = latency.run(params, directory)
     results["meta"]["seconds"] = time.perf_counter() - started
@@ -120,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         f" SQLite {versions['sqlite']}, trio {versions['trio']}, {versions['cpus']} CPUs\n"
     )
     print(table(results))
+    if "reading" in results:
+        print("\n" + reading.table(results["reading"]))
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"\nwritten to {args.out}")
     return 0

@@ -36,7 +36,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     done = subprocess.run(
         [
             *(sys.executable, "-W", "error", "-m", "benchmarks", "--smoke", "--out", str(out)),
-            *("--only", "memory,hot_path,throughput,latency"),  # postgres: tests/postgres
+            *("--only", "memory,hot_path,throughput,latency,reading"),  # postgres: tests/postgres
         ],
         cwd=ROOT,
         capture_output=True,
@@ -133,3 +133,22 @@ def test_every_target_is_judged_and_tabled(smoke_run: tuple[dict[str, Any], str]
     for figure in "12345":
         assert any(row.startswith(f"| {figure} |") for row in rows), figure
     assert sum(1 for row in rows if "held" in row) == len(judged)
+
+
+def test_reading_reports_every_window(smoke_run: tuple[dict[str, Any], str]) -> None:
+    results, stdout = smoke_run
+    reading = results["reading"]
+    assert reading["rows"] > 0
+    # The day-only table holds exactly the rows of the last 24 h of the big one,
+    # and its report counts them all.
+    assert 0 < reading["day_rows"] < reading["rows"]
+    assert reading["report_24h_day_only"]["total"] == reading["day_rows"]
+    assert reading["report_24h_big"]["total"] == reading["day_rows"]
+    assert reading["report_90d"]["total"] == reading["rows"]
+    assert reading["report_90d"]["repeated"] > 0  # the generator repeats queries
+    for key in ("report_24h_big", "report_24h_day_only", "report_7d", "report_90d"):
+        for field in ("seconds", "peak_rss_mb", "baseline_rss_mb"):
+            assert _finite(reading[key][field]), (key, field)
+    for ratio in reading["ratios"].values():
+        assert _finite(ratio)
+    assert "Figure 7: reading" in stdout

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_failurelog._reader import FailureReader
+from trio_failurelog._sqlite import SQLITE
 from trio_failurelog._summary import (
+    _BUCKET_SIZES,
     FailureSummary,
     LatencyStats,
     RepeatedQuery,
@@ -259,3 +264,38 @@ def test_helpers() -> None:
     assert percentile([(5, 1)], 1, 99) == 5
     assert latency_bounds(0) == (1,)
     assert latency_bounds(21) == (1, 2, 5, 10, 20, 50)
+
+
+# ------------------------------------------------------------ equivalence of the SQL
+
+# The bucket expression before it parsed the text once: the reference.
+_SECONDS = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
+
+
+def _bucket_before(width: int) -> str:
+    return f"(({_SECONDS}) - ((({_SECONDS}) % {width}) + {width}) % {width}) / {width}"
+
+
+_created_at = st.one_of(
+    st.builds(
+        lambda year, rest, fraction: f"{year:04d}-{rest}{fraction}",
+        st.integers(0, 9999),
+        st.sampled_from(["01-01 00:00:00", "02-29 23:59:59", "12-31 12:30:07", "06-15 00:00:01"]),
+        st.sampled_from(["", ".5", ".999", ".999500", ".000001"]),
+    ),
+    st.text(max_size=25),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    times=st.lists(_created_at, min_size=1, max_size=20),
+    width=st.sampled_from(_BUCKET_SIZES) | st.integers(1, 10**12),
+)
+def test_the_bucket_of_a_time_is_the_one_before(times: list[str], width: int) -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (created_at TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(value,) for value in times])
+    old = conn.execute(f"SELECT {_bucket_before(width)} FROM t ORDER BY rowid").fetchall()
+    new = conn.execute(f"SELECT {SQLITE.bucket_index_sql(width)} FROM t ORDER BY rowid").fetchall()
+    assert new == old

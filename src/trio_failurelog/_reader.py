@@ -233,9 +233,10 @@ class FailureReader:
         Blocks while it runs a handful of aggregate statements in one read
         transaction (a consistent snapshot); memory stays bounded by the number
         of distinct strategies, latencies and buckets, not by the row count.
-        On PostgreSQL: a repeatable-read, read-only transaction, and the
-        repeated queries take memory per distinct failing query text (the
-        server cannot fold case and spaces as Python does). Raises
+        On PostgreSQL: a repeatable-read, read-only transaction; the
+        grouping happens in the server, except that the repeated queries take
+        memory per distinct non-ASCII failing query text (the server cannot
+        fold their case as Python does). Raises
         :exc:`DatabaseSetupError` if the database becomes unreadable.
         """
         return self._core.summary(

@@ -49,6 +49,9 @@ _MAX_CANDIDATES: Final = 10
 # Added before truncating a score's bin index, so that a score on an edge lands
 # in the bin above it despite the rounding of (score - start) / width.
 _EDGE_EPSILON: Final = 1e-9
+#: The most what-if thresholds counted by one statement (SQLite returns at most
+#: 2,000 columns; distinct thresholds are few unless strategies are many).
+_MAX_SUMS: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,35 +272,60 @@ def summarise(
     ordered here, in Python (by code point, as SQLite's BINARY collation
     does), never by the database's collation, which differs between servers.
     """
-    conditions, params = filters.where()
+    # A bounded window is read through the created_at index: the other indexed
+    # columns are written +column (in the filters, the GROUP BYs and the
+    # low-confidence conditions), or SQLite walks the failure_type or strategy
+    # index over the whole table and checks created_at row by row.
+    steer = dialect.index_hints
+    plus = "+" if steer else ""
+    conditions, params = filters.where(index_on_time=steer)
     where = where_clause(conditions)
 
-    counts = tuple(
-        sorted(
-            (
-                TypeStrategyCount(failure_type, strategy, int(count))
-                for failure_type, strategy, count in execute(
-                    f"SELECT failure_type, retrieval_strategy, count(*) FROM {TABLE}{where} "
-                    "GROUP BY 1, 2",
-                    params,
-                )
-            ),
-            key=lambda item: (-item.count, item.failure_type, item.strategy),
-        )
-    )
-    total = sum(item.count for item in counts)
-    table_total = total
+    table_total: int | None = None
     if filters.narrowed:
         table_total = int(execute(f"SELECT count(*) FROM {TABLE}", ())[0][0])
     first_at, last_at = execute(
         f"SELECT min(created_at), max(created_at) FROM {TABLE}{where}", params
     )[0]
-    types = _ordered_types({item.failure_type: 0 for item in counts})
-    bucket_seconds, timeline = _timeline(
-        execute, where, params, filters, first_at, last_at, types, max_buckets, now, dialect
+    # The timeline's statement gives the counts by type and strategy too (one
+    # pass instead of two); without a timeline, they have a statement of their own.
+    span = _range(filters, first_at, last_at, max_buckets, now)
+    bucket_seconds = _BUCKET_SIZES[0] if span is None else span[2]
+    by_cell = None if span is None else _timeline_counts(execute, where, params, span[2], dialect)
+    if by_cell is None:
+        pairs = execute(
+            f"SELECT failure_type, retrieval_strategy, count(*) FROM {TABLE}{where} "
+            f"GROUP BY {plus}failure_type, {plus}retrieval_strategy",
+            params,
+        )
+        by_cell = [(None, failure_type, strategy, count) for failure_type, strategy, count in pairs]
+    totals: dict[tuple[str, str], int] = {}
+    for _bucket, failure_type, strategy, count in by_cell:
+        key = (failure_type, strategy)
+        totals[key] = totals.get(key, 0) + int(count)
+    counts = tuple(
+        sorted(
+            (
+                TypeStrategyCount(failure_type, strategy, count)
+                for (failure_type, strategy), count in totals.items()
+            ),
+            key=lambda item: (-item.count, item.failure_type, item.strategy),
+        )
     )
-    bounds, latency = _latency(execute, where, params)
-    edges, low_confidence = _low_confidence(execute, conditions, params, candidates, dialect)
+    total = sum(item.count for item in counts)
+    if table_total is None:
+        table_total = total
+    types = _ordered_types({item.failure_type: 0 for item in counts})
+    timeline = () if span is None else _timeline_buckets(by_cell, filters, span, types)
+    bounds, latency = _latency(execute, where, params, plus)
+    edges, low_confidence = _low_confidence(
+        execute,
+        [*conditions, f"{_type_plus(filters, counts, total, table_total, plus)}failure_type = ?"],
+        params,
+        candidates,
+        dialect,
+        plus,
+    )
     return FailureSummary(
         since=filters.since,
         until=filters.until,
@@ -319,18 +347,10 @@ def summarise(
     )
 
 
-def _timeline(
-    execute: Execute,
-    where: str,
-    params: list[object],
-    filters: Filters,
-    first_at: str | None,
-    last_at: str | None,
-    types: list[str],
-    max_buckets: int,
-    now: float,
-    dialect: Dialect,
-) -> tuple[int, tuple[TimeBucket, ...]]:
+def _range(
+    filters: Filters, first_at: str | None, last_at: str | None, max_buckets: int, now: float
+) -> tuple[float, float, int] | None:
+    """The timeline's start, end and bucket width, or None when it has none."""
     first = None if first_at is None else epoch_seconds(first_at)
     last = None if last_at is None else epoch_seconds(last_at)
     # The timeline spans the failures found, not the range asked for: 10 s of
@@ -345,17 +365,40 @@ def _timeline(
         elif filters.since is not None:
             end = now
     if start is None or end is None or end < start:
-        return _BUCKET_SIZES[0], ()
-    size = _bucket_size(end - start, max_buckets)
+        return None
+    return start, end, _bucket_size(end - start, max_buckets)
+
+
+#: One cell of the timeline's statement: bucket index (None: no time), type,
+#: strategy, count.
+_Cell = tuple[int | None, str, str, int]
+
+
+def _timeline_counts(
+    execute: Execute, where: str, params: list[object], size: int, dialect: Dialect
+) -> list[_Cell]:
+    """The failures per (bucket of ``size`` seconds, type, strategy): one pass."""
+    plus = "+" if dialect.index_hints else ""
     rows = execute(
-        f"SELECT {dialect.bucket_index_sql(size)} AS bucket, failure_type, "
-        f"count(*) FROM {TABLE}{where} GROUP BY 1, 2",
+        f"SELECT {dialect.bucket_index_sql(size)} AS bucket, failure_type, retrieval_strategy, "
+        f"count(*) FROM {TABLE}{where} GROUP BY 1, {plus}failure_type, {plus}retrieval_strategy",
         params,
     )
+    return [
+        (None if bucket is None else int(bucket), failure_type, strategy, int(count))
+        for bucket, failure_type, strategy, count in rows
+    ]
+
+
+def _timeline_buckets(
+    cells: list[_Cell], filters: Filters, span: tuple[float, float, int], types: list[str]
+) -> tuple[TimeBucket, ...]:
+    start, end, size = span
     by_bucket: dict[int, dict[str, int]] = {}
-    for bucket, failure_type, count in rows:
+    for bucket, failure_type, _strategy, count in cells:
         if bucket is not None:
-            by_bucket.setdefault(int(bucket), {})[failure_type] = count
+            counts = by_bucket.setdefault(bucket, {})
+            counts[failure_type] = counts.get(failure_type, 0) + count
     first_index = int(start // size)
     last_index = int(end // size)
     if filters.until is not None and end == last_index * size and last_index > first_index:
@@ -363,23 +406,22 @@ def _timeline(
     if by_bucket:
         first_index = min(first_index, min(by_bucket))
         last_index = max(last_index, max(by_bucket))
-    timeline = tuple(
+    return tuple(
         TimeBucket(
             start=text_at(index * size),
             counts={name: by_bucket.get(index, {}).get(name, 0) for name in types},
         )
         for index in range(first_index, last_index + 1)
     )
-    return size, timeline
 
 
 def _latency(
-    execute: Execute, where: str, params: list[object]
+    execute: Execute, where: str, params: list[object], plus: str
 ) -> tuple[tuple[int, ...], tuple[LatencyStats, ...]]:
     per_strategy: dict[str, list[tuple[int, int]]] = {}
     for strategy, latency_ms, count in execute(
         f"SELECT retrieval_strategy, latency_ms, count(*) FROM {TABLE}{where} "
-        "GROUP BY 1, 2 ORDER BY 1, 2",
+        f"GROUP BY {plus}retrieval_strategy, latency_ms ORDER BY 1, 2",
         params,
     ):
         if isinstance(latency_ms, int | float):
@@ -433,21 +475,43 @@ def _default_candidates(threshold: float, lowest: float | None) -> tuple[float, 
     return tuple(v for v in values if not (0 < threshold <= 1 and v < 0))
 
 
+def _type_plus(
+    filters: Filters,
+    counts: tuple[TypeStrategyCount, ...],
+    total: int,
+    table_total: int,
+    plus: str,
+) -> str:
+    """How to write the low-confidence statements' ``failure_type = ?``: ``+``
+    (read the window through the created_at index) or plainly (read the
+    table's low-confidence rows through the failure_type index), whichever
+    reads fewer rows, the table's low-confidence rows estimated from the
+    window's share of them (counting them would walk the index). Without a
+    time bound, always plainly. The plan only: the answers are the same."""
+    if not plus or (filters.since is None and filters.until is None):
+        return ""
+    in_window = sum(item.count for item in counts if item.failure_type == _LOW_CONFIDENCE)
+    if not in_window:
+        return plus  # nothing to read either way: the window is the shorter walk
+    return "" if table_total * in_window < total * total else plus
+
+
 def _low_confidence(
     execute: Execute,
     conditions: list[str],
     params: list[object],
     candidates: tuple[float, ...] | None,
     dialect: Dialect,
+    plus: str,
 ) -> tuple[tuple[float, ...], tuple[ThresholdStats, ...]]:
-    where = where_clause([*conditions, "failure_type = ?"])
+    where = where_clause(conditions)  # the last one is on failure_type
     base = [*params, _LOW_CONFIDENCE]
     gap = f"{dialect.float_sql('confidence_threshold')} - {dialect.float_sql('top_score')}"
     rows = sorted(
         execute(
             "SELECT retrieval_strategy, count(*), count(top_score), min(top_score), "
             f"avg({dialect.float_sql('top_score')}), max(top_score), avg({gap}) "
-            f"FROM {TABLE}{where} GROUP BY 1",
+            f"FROM {TABLE}{where} GROUP BY {plus}retrieval_strategy",
             base,
         ),
         key=lambda row: (-row[1], row[0]),
@@ -457,7 +521,8 @@ def _low_confidence(
     thresholds: dict[str, list[float]] = {}
     for strategy, threshold, _count in execute(
         f"SELECT retrieval_strategy, confidence_threshold, count(*) FROM {TABLE}{where} "
-        "AND confidence_threshold IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2 DESC",
+        f"AND confidence_threshold IS NOT NULL GROUP BY {plus}retrieval_strategy, 2 "
+        "ORDER BY 1, 3 DESC, 2 DESC",
         base,
     ):
         thresholds.setdefault(strategy, []).append(float(threshold))
@@ -473,34 +538,31 @@ def _low_confidence(
         bins = len(edges) - 1
         for strategy, index, count in execute(
             f"SELECT retrieval_strategy, {dialect.score_bin_sql()}, count(*) "
-            f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY 1, 2",
+            f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY {plus}retrieval_strategy, 2",
             [edges[0], edges[1] - edges[0], _EDGE_EPSILON, *base],
         ):
             histogram = histograms.setdefault(strategy, [0] * bins)
             histogram[min(max(int(index), 0), bins - 1)] += count
+    tried_by_strategy: dict[str, tuple[float, ...]] = {}
+    for strategy, _failures, n_scored, score_min, *_rest in rows:
+        usual = thresholds.get(strategy, [])
+        tried = candidates
+        if tried is None:
+            tried = () if not usual else _default_candidates(usual[0], score_min)
+        tried = tuple(sorted(set(tried), reverse=True))
+        if tried and n_scored:
+            tried_by_strategy[strategy] = tried
+    recovered = _recovered(execute, where, base, tried_by_strategy, plus)
     stats: list[ThresholdStats] = []
     for strategy, failures, n_scored, score_min, score_mean, score_max, gap in rows:
         usual = thresholds.get(strategy, [])
         threshold = usual[0] if usual else None
-        tried = candidates
-        if tried is None:
-            tried = () if threshold is None else _default_candidates(threshold, score_min)
-        tried = tuple(sorted(set(tried), reverse=True))
-        what_if: tuple[WhatIf, ...] = ()
-        if tried and n_scored:
-            # Compared as the column's type: REAL is float4 on PostgreSQL, where
-            # 0.65 as a float8 is above the float4 0.65 stored (a no-op in SQLite).
-            sums = ", ".join(
-                "count(CASE WHEN top_score >= CAST(? AS REAL) THEN 1 END)" for _ in tried
+        what_if = tuple(
+            WhatIf(value, count, count / failures)
+            for value, count in zip(
+                tried_by_strategy.get(strategy, ()), recovered.get(strategy, ()), strict=True
             )
-            recovered = execute(
-                f"SELECT {sums} FROM {TABLE}{where} AND retrieval_strategy = ?",
-                [*tried, *base, strategy],
-            )[0]
-            what_if = tuple(
-                WhatIf(value, int(count), int(count) / failures)
-                for value, count in zip(tried, recovered, strict=True)
-            )
+        )
         stats.append(
             ThresholdStats(
                 strategy=strategy,
@@ -517,6 +579,37 @@ def _low_confidence(
             )
         )
     return edges, tuple(stats)
+
+
+def _recovered(
+    execute: Execute,
+    where: str,
+    params: list[object],
+    tried: dict[str, tuple[float, ...]],
+    plus: str,
+) -> dict[str, tuple[int, ...]]:
+    """For each strategy, how many of its rows scored at or above each of its
+    ``tried`` thresholds: one pass over the low-confidence rows for all of them
+    (one per :data:`_MAX_SUMS` distinct thresholds)."""
+    values = sorted({value for values in tried.values() for value in values}, reverse=True)
+    found: dict[str, dict[float, int]] = {}
+    for first in range(0, len(values), _MAX_SUMS):
+        chunk = values[first : first + _MAX_SUMS]
+        # Compared as the column's type: REAL is float4 on PostgreSQL, where
+        # 0.65 as a float8 is above the float4 0.65 stored (a no-op in SQLite).
+        sums = ", ".join("count(CASE WHEN top_score >= CAST(? AS REAL) THEN 1 END)" for _ in chunk)
+        for strategy, *counts in execute(
+            f"SELECT retrieval_strategy, {sums} FROM {TABLE}{where} "
+            f"GROUP BY {plus}retrieval_strategy",
+            [*chunk, *params],
+        ):
+            found.setdefault(strategy, {}).update(
+                zip(chunk, (int(count) for count in counts), strict=True)
+            )
+    return {
+        strategy: tuple(found.get(strategy, {}).get(value, 0) for value in values_tried)
+        for strategy, values_tried in tried.items()
+    }
 
 
 def _repeated(

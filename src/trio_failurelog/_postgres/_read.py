@@ -26,6 +26,7 @@ The connection is in autocommit mode, so no transaction outlives a statement
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -93,31 +94,52 @@ class PostgresDialect:
         self, execute: Execute, where: str, params: list[object], top: int
     ) -> list[RepeatedRow]:
         """As SQLite's, by the same :func:`normalise_query` (Python's casefold and
-        whitespace): the server groups by exact text, the groups are merged here.
+        whitespace), grouped in the server wherever the server can compute it.
 
-        PostgreSQL's ``lower()`` and ``\\s`` depend on the server's locale and
-        differ from Python's, so no SQL expression gives the same key: memory
-        here grows with the number of distinct failing query texts in the range.
+        The key is computed in SQL that no locale changes (``translate`` of
+        A-Z, an explicit class of Python's ASCII whitespace): for every text
+        without a character that casefolding changes beyond A-Z or non-ASCII
+        whitespace (``É``, ``ß``, U+3000; see :func:`_special_pattern`), that is
+        :func:`normalise_query` itself, so the server groups, orders and cuts to
+        ``top``. Text with such characters (PostgreSQL's ``lower()`` and ``\\s``
+        follow the server's locale, not Python) is grouped by exact text in the
+        server and merged here: memory grows with the distinct texts holding
+        one of them in the range, not with its rows. Keys that such text folds
+        to (``ß`` to ``ss``) are counted in full by one more statement. Blocks.
         """
+        special = "query_text ~ ?"
+        pattern = _special_pattern()
         merged: dict[str, list[Any]] = {}
-        rows = execute(
+        for text, count, last_at, types, strategies in execute(
             "SELECT query_text, count(*), max(created_at), array_agg(DISTINCT failure_type), "
-            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}{where} GROUP BY 1",
-            params,
-        )
-        for text, count, last_at, types, strategies in rows:
+            f"array_agg(DISTINCT retrieval_strategy) FROM {TABLE}{_and(where, special)} GROUP BY 1",
+            [*params, pattern],
+        ):
             key = normalise_query(text)
-            if key is None:
-                continue
-            entry = merged.get(key)
-            if entry is None:
-                merged[key] = [int(count), last_at, set(types), set(strategies)]
+            if key is not None:
+                _merge(merged, key, int(count), last_at, types, strategies)
+        shared = sorted(merged)
+        # One pass for both: the top keys of plain text, and the keys that
+        # special text folds to (ordered first, so that LIMIT keeps them all).
+        rows = execute(
+            "SELECT k, count(*), max(created_at), array_agg(DISTINCT failure_type), "
+            "array_agg(DISTINCT retrieval_strategy), k = ANY(?::text[]) AS is_shared "
+            f"FROM (SELECT {_PLAIN_KEY} AS k, created_at, failure_type, retrieval_strategy "
+            f"FROM {TABLE}{_and(where, f'NOT ({special})')}) AS keyed "
+            "GROUP BY k HAVING count(*) >= 2 OR k = ANY(?::text[]) "
+            'ORDER BY 6 DESC, 2 DESC, 3 DESC, k COLLATE "C" LIMIT ?',
+            [shared, *params, pattern, shared, sql_limit(top + len(shared))],
+        )
+        plain = []
+        for key, count, last_at, types, strategies, is_shared in rows:
+            if is_shared:
+                _merge(merged, key, int(count), last_at, types, strategies)
             else:
-                entry[0] += int(count)
-                entry[1] = max(entry[1], last_at)
-                entry[2].update(types)
-                entry[3].update(strategies)
+                plain.append((key, count, last_at, types, strategies))
         repeated = [
+            (key, int(count), last_at, sorted(types), sorted(strategies))
+            for key, count, last_at, types, strategies in plain
+        ] + [
             (key, count, last_at, sorted(types), sorted(strategies))
             for key, (count, last_at, types, strategies) in merged.items()
             if count >= 2
@@ -126,6 +148,64 @@ class PostgresDialect:
         repeated.sort(key=lambda row: row[0])
         repeated.sort(key=lambda row: (row[1], row[2]), reverse=True)
         return repeated[: sql_limit(top)]
+
+
+#: normalise_query() of text without the characters of _special_pattern(), in
+#: SQL that no locale changes: A-Z folded (lower() under the "C" collation
+#: folds nothing else), and, where the text has any, runs of Python's ASCII
+#: whitespace (str.split: \t \n \x0b \x0c \r \x1c-\x1f and space) made one
+#: space and the ends trimmed (regexp_replace costs about 5 us a row: only
+#: where needed). Escape strings: the same whatever standard_conforming_strings.
+_PLAIN_KEY: Final = (
+    "CASE WHEN query_text ~ E'[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f]|  |^ | $' "
+    'THEN btrim(regexp_replace(lower(query_text COLLATE "C"), '
+    "E'[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f ]+', ' ', 'g'), ' ') "
+    'ELSE lower(query_text COLLATE "C") END'
+)
+
+
+@functools.cache
+def _special_pattern() -> str:
+    """A regular expression matching text that :data:`_PLAIN_KEY` would not fold as
+    :func:`normalise_query` does: any non-ASCII character that casefolding changes
+    (``É``, ``ß``, ``ς``) or that Python counts as whitespace (U+00A0, U+3000).
+    Built from this Python's Unicode tables, the ones normalise_query() uses;
+    the server only compares characters, whatever its locale. Computed once
+    (about 0.4 s)."""
+    ranges: list[list[int]] = []
+    for point in range(0x80, 0x110000):
+        if 0xD800 <= point < 0xE000:
+            continue  # surrogates: no text holds them
+        char = chr(point)
+        if char.casefold() != char or char.isspace():
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1][1] = point
+            else:
+                ranges.append([point, point])
+    parts = (chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    return f"[{''.join(parts)}]"
+
+
+def _and(where: str, condition: str) -> str:
+    return f"{where} AND {condition}" if where else f" WHERE {condition}"
+
+
+def _merge(
+    merged: dict[str, list[Any]],
+    key: str,
+    count: int,
+    last_at: str,
+    types: Iterable[str],
+    strategies: Iterable[str],
+) -> None:
+    entry = merged.get(key)
+    if entry is None:
+        merged[key] = [count, last_at, set(types), set(strategies)]
+    else:
+        entry[0] += count
+        entry[1] = max(entry[1], last_at)
+        entry[2].update(types)
+        entry[3].update(strategies)
 
 
 POSTGRES: Final = PostgresDialect()

@@ -13,6 +13,10 @@ from .._protocols import Execute, RepeatedRow
 from .._readsql import sql_limit
 from .._table import TABLE
 
+#: Julian day 0 (4714 BC) in POSIX seconds: no text strftime reads is earlier
+#: (a bare number is read as a Julian day number).
+_YEAR_ZERO: Final = -210866760000
+
 __all__ = ["NORMALISED_QUERY_SQL", "NORMALISE_FUNCTION", "SQLITE", "SQLiteDialect"]
 
 #: The name under which ``normalise_query`` is registered on a connection.
@@ -44,7 +48,11 @@ class SQLiteDialect:
         # The whole seconds only: SQLite reads a fraction to the millisecond,
         # rounding, so 12:00:00.9995 would land in the bucket of 12:00:01.
         seconds = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
-        return f"(({seconds}) - ((({seconds}) % {width}) + {width}) % {width}) / {width}"
+        # The text is parsed once: shifted by whole buckets past Julian day 0 (the
+        # earliest time strftime reads), every time is positive, and SQLite's integer
+        # division, which truncates, then floors.
+        shift = -(_YEAR_ZERO // width) + 1
+        return f"({seconds} + {shift * width}) / {width} - {shift}"
 
     def score_bin_sql(self) -> str:
         """SQL for a score's histogram bin, ``int((top_score - start) / width + epsilon)``,
