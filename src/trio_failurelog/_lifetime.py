@@ -15,6 +15,18 @@ import trio
 
 from ._logger import RetrievalFailureLogger
 from ._redaction import Redactor
+from ._settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_CAPACITY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_PURGE_EVERY,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETRY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
+)
 from ._storage import Database, Synchronous
 
 __all__ = ["open_failure_logger"]
@@ -131,16 +143,16 @@ def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
 def open_failure_logger(
     database: Database,
     *,
-    capacity: int = 8192,
-    batch_size: int = 512,
-    flush_interval: float = 0.5,
-    retention_days: float | None = 90,
-    purge_every: int = 500,
-    drain_timeout: float = 5.0,
-    busy_timeout: float = 0.1,
-    retry_timeout: float = 30.0,
-    synchronous: Synchronous = "NORMAL",
-    connect_timeout: float = 10.0,
+    capacity: int = DEFAULT_CAPACITY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+    retention_days: float | None = DEFAULT_RETENTION_DAYS,
+    purge_every: int = DEFAULT_PURGE_EVERY,
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+    synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     redact: Redactor | None = None,
 ) -> AbstractAsyncContextManager[RetrievalFailureLogger]:
     """Open a :class:`RetrievalFailureLogger` whose writer runs for the ``async with`` block.

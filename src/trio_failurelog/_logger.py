@@ -29,7 +29,19 @@ import trio
 
 from ._record import RetrievalFailureRecord
 from ._redaction import Redactor
-from ._settings import LoggerSettings
+from ._settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_CAPACITY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_PURGE_EVERY,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETRY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
+    LoggerSettings,
+)
 from ._statistics import LoggerStatistics
 from ._storage import (
     Database,
@@ -170,16 +182,16 @@ class RetrievalFailureLogger:
         self,
         database: Database,
         *,
-        capacity: int = 8192,
-        batch_size: int = 512,
-        flush_interval: float = 0.5,
-        retention_days: float | None = 90,
-        purge_every: int = 500,
-        drain_timeout: float = 5.0,
-        busy_timeout: float = 0.1,
-        retry_timeout: float = 30.0,
-        synchronous: Synchronous = "NORMAL",
-        connect_timeout: float = 10.0,
+        capacity: int = DEFAULT_CAPACITY,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        retention_days: float | None = DEFAULT_RETENTION_DAYS,
+        purge_every: int = DEFAULT_PURGE_EVERY,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         redact: Redactor | None = None,
     ) -> None:
         if not isinstance(database, str) and not hasattr(database, "__fspath__"):
