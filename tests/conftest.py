@@ -11,6 +11,15 @@ import trio
 import trio.testing
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The plugin comes with the installed package (the pytest11 entry point);
+    # registered here too when the suite runs from a source tree (PYTHONPATH=src).
+    import trio_failurelog.pytest_plugin as plugin
+
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, "trio_failurelog")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--stress",
