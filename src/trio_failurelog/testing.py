@@ -8,7 +8,7 @@ Frameworks page):
   keeping what it is given in memory, in :attr:`~MemoryFailureLogger.records`.
   No database, no thread: for unit tests that assert on what was logged.
 * The pytest plugin (installed with the package, in
-  :mod:`trio_failurelog.pytest_plugin`): the ``failure_logger`` fixture, a real
+  ``trio_failurelog.pytest_plugin``): the ``failure_logger`` fixture, a real
   :class:`~trio_failurelog.RetrievalFailureLogger` on a temporary SQLite file,
   and ``memory_failure_logger``, a :class:`MemoryFailureLogger`.
 
@@ -171,7 +171,7 @@ class MemoryFailureLogger:
         await trio.lowlevel.checkpoint()
 
     def statistics(self) -> LoggerStatistics:
-        """A snapshot, as :meth:`RetrievalFailureLogger.statistics` gives. Any thread."""
+        """A snapshot, as the real logger's ``statistics()`` gives. Never blocks; any thread."""
         with self._lock:
             return LoggerStatistics(
                 accepted=self._accepted,
