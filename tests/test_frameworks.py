@@ -25,7 +25,9 @@ SRC = Path(trio_failurelog.__file__).parents[1]
 
 def example(name: str) -> str:
     found = re.search(
-        rf"<!-- example: {name} -->\n```python\n(.*?)```", DOCS.read_text(), flags=re.S
+        rf"<!-- example: {name} -->\n```(?:python|\{{code-block\}} python)\n(.*?)```",
+        DOCS.read_text(),
+        flags=re.S,
     )
     assert found is not None, name
     return found.group(1)
