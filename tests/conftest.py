@@ -10,7 +10,14 @@ import pytest
 import trio
 import trio.testing
 
-from trio_failurelog._threads import SerialThread, run_inline, start_inline
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The plugin comes with the installed package (the pytest11 entry point);
+    # registered here too when the suite runs from a source tree (PYTHONPATH=src).
+    import trio_failurelog.pytest_plugin as plugin
+
+    if not config.pluginmanager.is_registered(plugin):
+        config.pluginmanager.register(plugin, "trio_failurelog")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,18 +49,10 @@ def lib_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
 
 
 @pytest.fixture
-def virtual_time(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
-) -> trio.testing.MockClock:
-    """trio's autojumping mock clock, with the writer's SQLite calls made inline.
+def virtual_time(autojump_clock: trio.testing.MockClock) -> trio.testing.MockClock:
+    """pytest-trio's autojumping mock clock, as users have it: nothing patched.
 
-    Autojump advances the clock whenever every task is blocked, and a task
-    waiting for a worker thread counts as blocked: deadlines would expire
-    while a real thread writes. Running the blocking calls on the event loop's
-    thread (after a checkpoint) keeps virtual time exact. Tests of the thread
-    hand-off itself use real threads and no mock clock.
+    The library's waits on its worker thread take no virtual time (see
+    ``trio_failurelog._threads.holding_virtual_time``), so deadlines hold.
     """
-
-    monkeypatch.setattr(SerialThread, "_to_thread", staticmethod(run_inline))
-    monkeypatch.setattr(SerialThread, "_start_thread", staticmethod(start_inline))
     return autojump_clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import math
 import pickle
 from typing import Any
@@ -114,8 +115,18 @@ def test_text_fields_reject_non_str(field: str, bad: object) -> None:
 @pytest.mark.parametrize(
     "field", ["turn_index", "result_count", "latency_ms", "query_len", "conversation_id", "id"]
 )
-@pytest.mark.parametrize("bad", [True, False, 1.0, "3"])
-def test_integer_fields_reject_bool_float_str(field: str, bad: object) -> None:
+@pytest.mark.parametrize("bad", [True, False, "3"])
+def test_integer_fields_reject_bool_str(field: str, bad: object) -> None:
+    with pytest.raises(TypeError, match=field):
+        make(**{field: bad})
+
+
+# latency_ms takes a float (rounded); the other integers do not, as their types say.
+@pytest.mark.parametrize(
+    "field", ["turn_index", "result_count", "query_len", "conversation_id", "id"]
+)
+@pytest.mark.parametrize("bad", [1.0, 2.5])
+def test_integer_fields_reject_float(field: str, bad: object) -> None:
     with pytest.raises(TypeError, match=field):
         make(**{field: bad})
 
@@ -194,8 +205,9 @@ def test_subclasses_become_plain_values() -> None:
 def test_edge_types() -> None:
     assert make(edge_types=["causes", "mentions"]).edge_types == ("causes", "mentions")
     assert make(edge_types=()).edge_types == ()
+    assert make(edge_types="causes").edge_types == ("causes",)  # one edge type, as typed
     with pytest.raises(TypeError, match="edge_types"):
-        make(edge_types="causes")
+        make(edge_types=b"causes")
     with pytest.raises(TypeError, match="edge_types"):
         make(edge_types=["ok", 3])
     with pytest.raises(TypeError, match="edge_types"):
@@ -205,12 +217,13 @@ def test_edge_types() -> None:
 def test_created_at_format() -> None:
     assert make(created_at="2026-01-02 03:04:05").created_at == "2026-01-02 03:04:05"
     assert make(created_at="2026-01-02 03:04:05.123").created_at == "2026-01-02 03:04:05.123"
+    assert make(created_at="2026-01-02T03:04:05").created_at == "2026-01-02 03:04:05"
+    assert make(created_at="2026-01-02 03:04:05Z").created_at == "2026-01-02 03:04:05"
+    assert make(created_at="2026-01-02").created_at == "2026-01-02 00:00:00"
     for bad in [
-        "2026-01-02T03:04:05",
         "yesterday",
-        "2026-01-02",
-        "2026-01-02 03:04:05Z",
         "1999-02-30 00:00:00",  # no such day
+        "0001-01-01T00:30:00+01:00",  # before year 1 in UTC
         "2024-99-99 99:99:99",
         "\u0662\u0660\u0662\u0664-01-02 03:04:05",  # Arabic-Indic digits sort wrongly
     ]:
@@ -282,7 +295,10 @@ def test_latency_is_valid_or_rejected_naming_the_field(value: object) -> None:
     else:
         assert type(record.latency_ms) is int
         assert 0 <= record.latency_ms <= INT64_MAX
-        assert record.latency_ms == value
+        assert isinstance(value, int | float)
+        assert not isinstance(value, bool)
+        assert record.latency_ms == round(value)
+        assert abs(record.latency_ms - value) <= 0.5
 
 
 @given(value=st.floats() | st.integers(min_value=-(10**400), max_value=10**400))
@@ -300,3 +316,102 @@ def test_scores_are_finite_floats_or_rejected(value: float) -> None:
         assert record.top_score is not None
         assert math.isfinite(record.top_score)
         assert record.top_score == float(value)
+
+
+# ---------------------------------------------------------------- natural values
+
+
+@given(value=st.floats(allow_nan=True, allow_infinity=True))
+def test_float_latency_is_rounded_or_refused_naming_the_field(value: float) -> None:
+    try:
+        record = make(latency_ms=value)
+    except ValueError as exc:
+        assert str(exc).startswith("latency_ms")
+        assert not math.isfinite(value) or value < 0 or round(value) > INT64_MAX
+    else:
+        assert type(record.latency_ms) is int
+        assert record.latency_ms == round(value)
+
+
+def test_latency_from_the_trio_clock_is_taken() -> None:
+    t0 = 1234.5678
+    now = t0 + 0.0127
+    assert make(latency_ms=(now - t0) * 1000).latency_ms == 13
+    assert make(latency_ms=12.5).latency_ms == 12  # halves to even
+    assert make(latency_ms=-0.0).latency_ms == 0
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, -1.5])
+def test_bad_float_latency_is_refused_naming_the_field(bad: float) -> None:
+    with pytest.raises(ValueError, match=r"^latency_ms"):
+        make(latency_ms=bad)
+
+
+_UTC_RANGE = st.datetimes(
+    min_value=datetime.datetime(1, 1, 2), max_value=datetime.datetime(9999, 12, 30)
+)
+
+
+def _stored_moment(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC)
+
+
+@given(moment=_UTC_RANGE, zone=st.timezones())
+def test_an_aware_datetime_is_stored_as_the_same_instant_in_utc(
+    moment: datetime.datetime, zone: datetime.tzinfo
+) -> None:
+    aware = moment.replace(tzinfo=zone)
+    stored = make(created_at=aware).created_at
+    assert stored is not None
+    assert stored[10] == " "
+    assert _stored_moment(stored) == aware
+
+
+@given(moment=_UTC_RANGE, offset_minutes=st.integers(-23 * 60 - 59, 23 * 60 + 59))
+def test_iso_text_with_t_or_offset_is_the_same_instant(
+    moment: datetime.datetime, offset_minutes: int
+) -> None:
+    zone = datetime.timezone(datetime.timedelta(minutes=offset_minutes))
+    aware = moment.replace(tzinfo=zone)
+    for text in (aware.isoformat(), aware.isoformat(sep=" ")):
+        stored = make(created_at=text).created_at
+        assert stored is not None
+        assert _stored_moment(stored) == aware
+    naive_text = moment.isoformat()  # with a T, no offset: UTC
+    stored = make(created_at=naive_text).created_at
+    assert stored is not None
+    assert _stored_moment(stored) == moment.replace(tzinfo=datetime.UTC)
+
+
+@given(moment=_UTC_RANGE)
+def test_a_naive_datetime_is_taken_as_utc(moment: datetime.datetime) -> None:
+    stored = make(created_at=moment).created_at
+    assert stored is not None
+    assert _stored_moment(stored) == moment.replace(tzinfo=datetime.UTC)
+    # The same text as the aware UTC datetime, so they sort and compare alike.
+    assert stored == make(created_at=moment.replace(tzinfo=datetime.UTC)).created_at
+
+
+def test_created_at_refuses_a_date_and_other_types_naming_the_field() -> None:
+    with pytest.raises(TypeError, match=r"^created_at"):
+        make(created_at=datetime.date(2024, 5, 1))
+    with pytest.raises(TypeError, match=r"^created_at"):
+        make(created_at=1714564800)
+
+
+@given(edge=st.text(max_size=20))
+def test_a_str_edge_types_is_one_edge_type(edge: str) -> None:
+    record = make(edge_types=edge)
+    assert record.edge_types is not None
+    assert len(record.edge_types) == 1
+
+
+def test_what_the_types_accept_construction_accepts() -> None:
+    # tests/typecheck_values.py is checked by mypy --strict: its accepted lines
+    # pass the checker, its "type: ignore" lines fail it. Here they run.
+    from tests import typecheck_values
+
+    assert len(typecheck_values.accepted()) == typecheck_values.ACCEPTED_LINES
+    for build in typecheck_values.REFUSED:
+        with pytest.raises((TypeError, ValueError)):
+            build()

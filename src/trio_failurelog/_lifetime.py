@@ -16,6 +16,18 @@ import trio
 from ._database import Database, Synchronous
 from ._logger import RetrievalFailureLogger
 from ._redaction import Redactor
+from ._settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_CAPACITY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_PURGE_EVERY,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETRY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
+)
 
 __all__ = ["open_failure_logger"]
 
@@ -32,7 +44,7 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
         manager = trio.open_nursery()
         nursery = await manager.__aenter__()
         try:
-            await nursery.start(self._logger.run)
+            await nursery.start(self._run_writer)
         except BaseException as error:
             # The nursery is empty: leave it (at once), and let the setup error
             # come out as itself rather than in an ExceptionGroup.
@@ -40,6 +52,24 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
             raise
         self._nursery_manager = manager
         return self._logger
+
+    # The logger's run() calls started() through the wrapper; only __aenter__'s
+    # nursery.start() runs this.
+    async def _run_writer(  # noqa: ASYNC114, ASYNC128
+        self, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """The logger's ``run``, out of reach of the block's cancellation once started.
+
+        Opening can be cancelled (a server that does not answer). Once open,
+        the writer is shielded: a cancellation of the scope around the block
+        reaches the block's own code, whose cleanup (``except trio.Cancelled``,
+        ``finally``) may still log, and the logger closes when the block is
+        left, in ``__aexit__``, not when the cancellation arrives. The shield
+        cannot hold the block up: ``__aexit__`` closes the logger, whose drain
+        is bounded by ``drain_timeout``, and a second Ctrl-C aborts it.
+        """
+        with trio.CancelScope() as scope:
+            await self._logger.run(task_status=_ShieldWhenStarted(scope, task_status))
 
     async def __aexit__(
         self,
@@ -61,6 +91,19 @@ class _OpenFailureLogger(AbstractAsyncContextManager[RetrievalFailureLogger]):
             raise
         # The writer has finished, so the nursery closes at once.
         await _exit_nursery(manager, pending=exc)
+
+
+@final
+class _ShieldWhenStarted(trio.TaskStatus[None]):
+    """Passes ``started()`` on, and shields the writer's scope from then on."""
+
+    def __init__(self, scope: trio.CancelScope, status: trio.TaskStatus[None]) -> None:
+        self._scope = scope
+        self._status = status
+
+    def started(self, value: None = None) -> None:
+        self._scope.shield = True
+        self._status.started(value)
 
 
 async def _exit_nursery(
@@ -100,16 +143,16 @@ def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException:
 def open_failure_logger(
     database: Database,
     *,
-    capacity: int = 8192,
-    batch_size: int = 512,
-    flush_interval: float = 0.5,
-    retention_days: float | None = 90,
-    purge_every: int = 500,
-    drain_timeout: float = 5.0,
-    busy_timeout: float = 0.1,
-    retry_timeout: float = 30.0,
-    synchronous: Synchronous = "NORMAL",
-    connect_timeout: float = 10.0,
+    capacity: int = DEFAULT_CAPACITY,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+    retention_days: float | None = DEFAULT_RETENTION_DAYS,
+    purge_every: int = DEFAULT_PURGE_EVERY,
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+    synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     redact: Redactor | None = None,
 ) -> AbstractAsyncContextManager[RetrievalFailureLogger]:
     """Open a :class:`RetrievalFailureLogger` whose writer runs for the ``async with`` block.
@@ -125,10 +168,13 @@ def open_failure_logger(
     :exc:`DatabaseSetupError`/:exc:`IncompatibleSchemaError` when the database
     cannot be used, each as itself, not in an ExceptionGroup.
 
-    Leaving closes the send channel and blocks until what is queued is written
-    and the database closed, for at most ``drain_timeout`` seconds (the rest
-    counts as failed and is reported in one warning), even when the block is
-    cancelled or raises: the drain is shielded. A KeyboardInterrupt during the
+    The logger stays open for as long as the block runs, even when the scope
+    around it is cancelled: what the block's own cleanup logs (in ``except
+    trio.Cancelled`` or ``finally``) is accepted and written. Leaving closes
+    the send channel and blocks until what is queued is written and the
+    database closed, for at most ``drain_timeout`` seconds (the rest counts as
+    failed and is reported in one warning), even when the block is cancelled
+    or raises: the drain is shielded. A KeyboardInterrupt during the
     drain stops it at once and comes out as itself. An exception from the
     block comes out as itself. Storage errors never raise here; see
     :meth:`RetrievalFailureLogger.statistics`.

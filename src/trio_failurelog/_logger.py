@@ -39,7 +39,19 @@ from ._database import (
 )
 from ._record import RetrievalFailureRecord
 from ._redaction import Redactor
-from ._settings import LoggerSettings
+from ._settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_CAPACITY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_PURGE_EVERY,
+    DEFAULT_RETENTION_DAYS,
+    DEFAULT_RETRY_TIMEOUT,
+    DEFAULT_SYNCHRONOUS,
+    LoggerSettings,
+)
 from ._statistics import LoggerStatistics
 from ._writer import BatchWriter
 
@@ -61,6 +73,32 @@ _thread_id = threading.get_ident
 # Module globals, not attributes of trio: one lookup less on the recall path.
 _WouldBlock = trio.WouldBlock
 _Closed = trio.ClosedResourceError
+
+_NOT_TRIO: Final = (
+    "{method} was called outside a trio run (under asyncio?): trio-failurelog needs trio; "
+    "anyio programs work on anyio's trio backend (anyio.run(main, backend='trio'))"
+)
+
+
+def _in_other_event_loop() -> bool:
+    """Whether this thread runs an event loop that is not trio's (asyncio's, say)."""
+    if trio.lowlevel.in_trio_run():
+        return False
+    asyncio = sys.modules.get("asyncio")  # not imported: no asyncio loop can be running
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _require_trio(method: str) -> None:
+    """Raise one clear line, rather than trio's internals failing, outside a trio task."""
+    if not trio.lowlevel.in_trio_task():
+        raise RuntimeError(_NOT_TRIO.format(method=method))
+
 
 _WRONG_THREAD: Final = (
     "{method}() was called from another thread or trio run than the logger's; "
@@ -146,20 +184,22 @@ class RetrievalFailureLogger:
         self,
         database: Database,
         *,
-        capacity: int = 8192,
-        batch_size: int = 512,
-        flush_interval: float = 0.5,
-        retention_days: float | None = 90,
-        purge_every: int = 500,
-        drain_timeout: float = 5.0,
-        busy_timeout: float = 0.1,
-        retry_timeout: float = 30.0,
-        synchronous: Synchronous = "NORMAL",
-        connect_timeout: float = 10.0,
+        capacity: int = DEFAULT_CAPACITY,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        retention_days: float | None = DEFAULT_RETENTION_DAYS,
+        purge_every: int = DEFAULT_PURGE_EVERY,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         redact: Redactor | None = None,
     ) -> None:
         if not isinstance(database, str) and not hasattr(database, "__fspath__"):
             raise TypeError(f"database must be a str or os.PathLike, not {type(database).__name__}")
+        if _in_other_event_loop():
+            raise RuntimeError(_NOT_TRIO.format(method="RetrievalFailureLogger()"))
         if is_postgres_url(database):
             check_url(str(database))  # ValueError: an "@" libpq would misread
         self._database = database
@@ -280,7 +320,11 @@ class RetrievalFailureLogger:
         if _thread_id() != self._owner:
             raise RuntimeError(_WRONG_THREAD.format(method="send"))
         item = (record, _now())
-        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        except RuntimeError:
+            _require_trio("send()")  # says what is wrong, if it is that
+            raise
         try:
             self._send_nowait(item)
         except _WouldBlock:
@@ -321,10 +365,10 @@ class RetrievalFailureLogger:
         The record is handed to the logger's trio thread, which then queues it
         as :meth:`log` would. Returns ``True`` if it was handed over, ``False``
         if it was dropped at once: when ``capacity`` records are already on
-        their way (``dropped_full``) or the trio run has ended or not begun
-        (``dropped_closed``). A record handed over can still be dropped when it
-        arrives, if the buffer is full or the logger closed by then; that is
-        counted too. ``created_at`` is the time of this call. Raises
+        their way (``dropped_full``), or the logger is closed or its trio run
+        has ended or not begun (``dropped_closed``). A record handed over can
+        still be dropped when it arrives, if the buffer is full or the logger
+        closed by then; that is counted too. ``created_at`` is the time of this call. Raises
         :exc:`TypeError` only when ``record`` is not a record.
         """
         if not isinstance(record, RetrievalFailureRecord):
@@ -336,7 +380,7 @@ class RetrievalFailureLogger:
         try:
             with self._thread_lock:
                 token = self._token
-                if token is None:
+                if token is None or self._closed:  # known closed: it would be dropped
                     self._thread_dropped_closed += 1
                     return False
                 if self._thread_pending >= self._settings.capacity:
@@ -430,6 +474,7 @@ class RetrievalFailureLogger:
         then drains what is queued, shielded, for at most ``drain_timeout``
         seconds, closes the database and re-raises. Can be called only once.
         """
+        _require_trio("run()")
         if self._ran:
             raise RuntimeError("RetrievalFailureLogger.run() can be called only once")
         self._ran = True
@@ -450,6 +495,7 @@ class RetrievalFailureLogger:
         """
         if _thread_id() != self._owner:
             raise RuntimeError(_WRONG_THREAD.format(method="flush"))
+        _require_trio("flush()")
         target = self._accepted
         writer = self._writer
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -472,6 +518,7 @@ class RetrievalFailureLogger:
         """
         if _thread_id() != self._owner:
             raise RuntimeError(_WRONG_THREAD.format(method="aclose"))
+        _require_trio("aclose()")
         self._begin_close()
         writer = self._writer
         if not writer.started:

@@ -112,6 +112,23 @@ def _optional_score(field: str, value: object) -> float | None:
     return score
 
 
+def _latency(value: object) -> int:
+    """``latency_ms``: an int, or a float (what ``(trio.current_time() - t0) * 1000`` gives),
+    rounded to the nearest millisecond, halves to even."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"latency_ms must be finite, got {value!r}")
+        if value < 0:
+            raise ValueError(f"latency_ms must not be negative, got {value!r}")
+        rounded = round(float(value))
+        if rounded > _INT64_MAX:
+            raise ValueError(f"latency_ms must fit in a signed 64-bit integer, got {value!r}")
+        return rounded
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"latency_ms must be an int or float, not {type(value).__name__}")
+    return _integer("latency_ms", value, minimum=0)
+
+
 def _failure_type(value: object) -> RetrievalFailureType:
     if type(value) is str:
         member = _FAILURE_TYPES.get(value)
@@ -133,31 +150,76 @@ def _failure_type(value: object) -> RetrievalFailureType:
 def _edge_types(value: object) -> tuple[str, ...] | None:
     if value is None:
         return None
+    if type(value) is str:
+        # A str is an Iterable[str] to a type checker, so it is taken, as one
+        # edge type (not one per character).
+        return (_repair_text(value),)
     if (
         type(value) is tuple
         and all(type(item) is str for item in value)
         and "".join(value).isascii()
     ):
         return value  # the common case, already as stored
-    # A bare string is iterable, but as edge types it is always a mistake ("abc" -> a, b, c).
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        raise TypeError(f"edge_types must be a tuple of str or None, not {type(value).__name__}")
+    if isinstance(value, str):
+        return (_repair_text(value),)
+    if isinstance(value, bytes | bytearray) or not isinstance(value, Iterable):
+        raise TypeError(
+            f"edge_types must be a str, an iterable of str, or None, not {type(value).__name__}"
+        )
     return tuple(_text("edge_types[]", item) for item in value)
 
 
 def _created_at(value: object) -> str | None:
+    """``created_at`` as stored: UTC text ``YYYY-MM-DD HH:MM:SS[.fff]``.
+
+    Text already in that form is kept as it is. A :class:`~datetime.datetime`
+    and other ISO 8601 text (``2024-05-01T12:00:00``, ``...+02:00``, ``...Z``,
+    ``2024-05-01``) are converted: an aware time to UTC; a naive one is taken
+    as UTC already, as the stored text and the readers' bounds are.
+    """
     if value is None:
         return None
+    if isinstance(value, datetime.datetime):
+        return _utc_text(value)
+    if isinstance(value, datetime.date):
+        raise TypeError("created_at must be a datetime or str, not a date (which time of day?)")
     text = _text("created_at", value)
+    if _CREATED_AT.fullmatch(text):
+        try:
+            datetime.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S")  # a real date and time
+        except ValueError:
+            pass
+        else:
+            return text
     try:
-        if not _CREATED_AT.fullmatch(text):
-            raise ValueError
-        datetime.datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S")  # a real date and time
+        moment = datetime.datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(
-            f"created_at must be a UTC time as 'YYYY-MM-DD HH:MM:SS[.fff]', got {text!r}"
+            "created_at must be a UTC time as 'YYYY-MM-DD HH:MM:SS[.fff]', ISO 8601 text "
+            f"(2024-05-01T12:00:00+02:00) or a datetime, got {text!r}"
         ) from None
-    return text
+    return _utc_text(moment)
+
+
+def _utc_text(moment: datetime.datetime) -> str:
+    if moment.tzinfo is not None and moment.utcoffset() is not None:
+        try:
+            moment = moment.astimezone(datetime.UTC)
+        except OverflowError:
+            raise ValueError(
+                f"created_at must fall in the years 0001 to 9999 in UTC, got {moment.isoformat()}"
+            ) from None
+    # Not strftime: some platforms drop the leading zeros of years before 1000.
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
+    micro = moment.microsecond
+    if micro == 0:
+        return text
+    if micro % 1000 == 0:
+        return f"{text}.{micro // 1000:03d}"
+    return f"{text}.{micro:06d}"
 
 
 def _utf8_length(text: str) -> int:
@@ -214,10 +276,14 @@ class RetrievalFailureRecord(_Draft):
     :exc:`ValueError` naming the field for a wrong type (a ``bool`` is not an
     ``int``), an unknown failure type (the match is exact and case-sensitive),
     a negative count, length, index or latency, an integer outside SQLite's
-    signed 64-bit range, or a NaN or infinite score. Values are normalised:
-    ``str``/``int``/``float`` subclasses become the plain type, ``int`` scores
-    become ``float``, any iterable of ``str`` for ``edge_types`` becomes a tuple,
-    and text that UTF-8 cannot encode (lone surrogates) is repaired with U+FFFD.
+    signed 64-bit range, or a NaN or infinite score or latency. Values are
+    normalised: ``str``/``int``/``float`` subclasses become the plain type,
+    ``int`` scores become ``float``, a ``float`` ``latency_ms`` (what
+    ``(trio.current_time() - t0) * 1000`` gives) is rounded to the nearest
+    millisecond (halves to even), any iterable of ``str`` for ``edge_types``
+    becomes a tuple and a single ``str`` is one edge type, and text that UTF-8
+    cannot encode (lone surrogates) is repaired with U+FFFD. The parameters'
+    types say the same: what a type checker accepts, construction accepts.
 
     A record holds what will be stored, so that memory per queued record is
     bounded: ``query_text`` is cut to :data:`QUERY_TEXT_MAX_CHARS` (512)
@@ -231,8 +297,14 @@ class RetrievalFailureRecord(_Draft):
     ``id`` and ``created_at`` are filled in on records read back from a
     database. When logging, ``id`` is ignored (the database assigns it) and a
     ``created_at`` left as ``None`` is stamped with the time of the ``log()``
-    call; an explicit one (UTC, ``YYYY-MM-DD HH:MM:SS[.fff]``) is kept, which
-    lets you import historical failures.
+    call; an explicit one is kept, which lets you import historical failures.
+    It may be text in the stored form (UTC, ``YYYY-MM-DD HH:MM:SS[.fff]``,
+    kept as it is), other ISO 8601 text (``2024-05-01T12:00:00``,
+    ``2024-05-01T14:00:00+02:00``, ``...Z``), or a :class:`~datetime.datetime`;
+    these are stored as UTC in the stored form. An aware time is converted to
+    UTC; a naive one (text without an offset, or a naive ``datetime``) is
+    taken as UTC already, as the stored text and the readers' time bounds are:
+    pass ``datetime.now(UTC)``, not the local ``datetime.now()``.
 
     Construction never blocks and has no side effects.
     """
@@ -272,11 +344,11 @@ class RetrievalFailureRecord(_Draft):
         top_score: float | None = None,
         confidence_threshold: float | None = None,
         result_count: int = 0,
-        latency_ms: int = 0,
+        latency_ms: float = 0,
         edge_types: Iterable[str] | None = None,
         error_context: str | None = None,
         id: int | None = None,
-        created_at: str | None = None,
+        created_at: str | datetime.datetime | None = None,
     ) -> RetrievalFailureRecord:
         draft = _new_draft(_Draft)
         if type(failure_type) is not RetrievalFailureType:
@@ -333,7 +405,7 @@ class RetrievalFailureRecord(_Draft):
         draft.latency_ms = (
             latency_ms
             if type(latency_ms) is int and 0 <= latency_ms <= _INT64_MAX
-            else _integer("latency_ms", latency_ms, minimum=0)
+            else _latency(latency_ms)
         )
         draft.edge_types = None if edge_types is None else _edge_types(edge_types)
         if error_context is not None:

@@ -9,9 +9,45 @@ from typing import Final
 from ._database import StoreOptions, Synchronous
 from ._redaction import Redactor, validate_redactor
 
-__all__ = ["LoggerSettings"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_BUSY_TIMEOUT",
+    "DEFAULT_CAPACITY",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_FLUSH_INTERVAL",
+    "DEFAULT_PURGE_EVERY",
+    "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_RETRY_TIMEOUT",
+    "DEFAULT_SYNCHRONOUS",
+    "LoggerSettings",
+]
 
 _SYNCHRONOUS_MODES: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# The logger's defaults, named once: LoggerSettings, RetrievalFailureLogger and
+# open_failure_logger all take them from here (tests/test_settings.py checks
+# the signatures agree), and the signatures still show the values.
+#: How many records the buffer holds.
+DEFAULT_CAPACITY: Final[int] = 8192
+#: The most records written in one transaction.
+DEFAULT_BATCH_SIZE: Final[int] = 512
+#: The longest a record waits in a partial batch (seconds).
+DEFAULT_FLUSH_INTERVAL: Final[float] = 0.5
+#: Rows older than this many days are purged.
+DEFAULT_RETENTION_DAYS: Final[float | None] = 90
+#: Batches between two retention purges.
+DEFAULT_PURGE_EVERY: Final[int] = 500
+#: How long closing may write and close (seconds).
+DEFAULT_DRAIN_TIMEOUT: Final[float] = 5.0
+#: How long one database call waits on a lock (seconds).
+DEFAULT_BUSY_TIMEOUT: Final[float] = 0.1
+#: How long a busy database is retried (seconds).
+DEFAULT_RETRY_TIMEOUT: Final[float] = 30.0
+#: SQLite's PRAGMA synchronous.
+DEFAULT_SYNCHRONOUS: Final[Synchronous] = "NORMAL"
+#: How long opening waits for a PostgreSQL server (seconds).
+DEFAULT_CONNECT_TIMEOUT: Final[float] = 10.0
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -41,16 +77,16 @@ class LoggerSettings:
     :exc:`ValueError` naming it; the meaning of each is documented on the logger.
     """
 
-    capacity: int = 8192
-    batch_size: int = 512
-    flush_interval: float = 0.5
-    retention_days: float | None = 90
-    purge_every: int = 500
-    drain_timeout: float = 5.0
-    busy_timeout: float = 0.1
-    retry_timeout: float = 30.0
-    synchronous: Synchronous = "NORMAL"
-    connect_timeout: float = 10.0
+    capacity: int = DEFAULT_CAPACITY
+    batch_size: int = DEFAULT_BATCH_SIZE
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL
+    retention_days: float | None = DEFAULT_RETENTION_DAYS
+    purge_every: int = DEFAULT_PURGE_EVERY
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    retry_timeout: float = DEFAULT_RETRY_TIMEOUT
+    synchronous: Synchronous = DEFAULT_SYNCHRONOUS
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     redact: Redactor | None = None
 
     def __post_init__(self) -> None:

@@ -1,21 +1,112 @@
-"""Running blocking calls on a worker thread, one at a time, cancellably."""
+"""Running blocking calls on a worker thread, one at a time, cancellably.
+
+Under a clock that is not the real one (trio's ``MockClock``, pytest-trio's
+``autojump_clock``), virtual time does not pass while the library waits on its
+worker thread: see :func:`holding_virtual_time`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Final, TypeVar
 
 import outcome  # trio's own dependency: what start_thread_soon delivers
 import trio
+import trio.testing
 
-__all__ = ["SerialThread", "run_inline", "start_inline"]
+__all__ = ["HOLD_LIMIT", "SerialThread", "holding_virtual_time", "run_inline"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("trio_failurelog")
+
+#: Under a virtual clock, how long (real seconds of an otherwise idle run) one
+#: wait on the worker thread holds virtual time still at most. A thread that
+#: takes longer (a hung disk) lets virtual time go on, so that drain_timeout
+#: and the other deadlines still hold in a test that simulates one.
+HOLD_LIMIT: Final = 2.0
+
+
+class _TimeHold:
+    """One per trio run whose clock is virtual: keeps autojump off while the library waits.
+
+    The mock clock's autojump advances time whenever the run is idle, and a
+    task waiting for a thread counts as idle: a 5 ms write would let virtual
+    time run out every deadline (``drain_timeout``, the user's own
+    ``move_on_after``) while it works. A task parked in
+    :func:`trio.testing.wait_all_tasks_blocked` turns autojump off for as long
+    as it waits (trio jumps the clock only when nobody waits for idleness), so
+    this system task waits there while a call is in flight, for at most
+    :data:`HOLD_LIMIT` real seconds of idleness per call, and is cancelled out
+    of it the moment the call ends (or autojump would stay off after it).
+    """
+
+    def __init__(self) -> None:
+        self._waits = 0  # library waits on the worker thread in progress
+        self._generation = 0  # bumped at each first wait, so a lapsed hold is not resumed
+        self._lot = trio.lowlevel.ParkingLot()
+        self._scope: trio.CancelScope | None = None
+        trio.lowlevel.spawn_system_task(self._run, name="trio-failurelog virtual time hold")
+
+    def begin(self) -> None:
+        self._waits += 1
+        if self._waits == 1:
+            self._generation += 1
+            self._lot.unpark_all()
+
+    def end(self) -> None:
+        self._waits -= 1
+        if self._waits == 0 and self._scope is not None:
+            self._scope.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            while not self._waits:
+                await self._lot.park()
+            generation = self._generation
+            with trio.CancelScope() as self._scope:
+                await trio.testing.wait_all_tasks_blocked(HOLD_LIMIT)
+            self._scope = None
+            # Lapsed (the thread took longer) or done: hold again only for a new wait.
+            while self._waits and self._generation == generation:
+                await self._lot.park()
+
+
+_HOLD: trio.lowlevel.RunVar[_TimeHold | None] = trio.lowlevel.RunVar("trio_failurelog_hold")
+
+
+def _clock_is_real() -> bool:
+    clock = type(trio.lowlevel.current_clock())
+    # trio's default clock; any other (MockClock, a user's own) is treated as virtual.
+    return clock.__name__ == "SystemClock" and clock.__module__.startswith("trio.")
+
+
+@contextlib.contextmanager
+def holding_virtual_time() -> Iterator[None]:
+    """While in this block, a virtual clock does not advance for lack of runnable tasks.
+
+    For the library's waits on its worker thread. Under the real clock, does
+    nothing (one check of the clock's type). Under any other clock, the
+    time the thread takes is not virtual time: a batch written on a real
+    thread takes no virtual time at all, up to :data:`HOLD_LIMIT` real
+    seconds of idleness per wait.
+    """
+    try:
+        hold = _HOLD.get()
+    except LookupError:
+        hold = None if _clock_is_real() else _TimeHold()
+        _HOLD.set(hold)
+    if hold is None:
+        yield
+        return
+    hold.begin()
+    try:
+        yield
+    finally:
+        hold.end()
 
 
 class SerialThread:
@@ -28,9 +119,9 @@ class SerialThread:
     connection, a psycopg connection) be used across cancellable calls.
     """
 
-    # The places blocking work leaves the event loop's thread. Tests that run on
-    # trio's mock clock replace them with inline calls: time must not jump ahead
-    # while a real thread works.
+    # The places blocking work leaves the event loop's thread. (Fault-injection
+    # tests put a slow disk here; the mock clock needs no such patch, see
+    # holding_virtual_time.)
     _to_thread = staticmethod(trio.to_thread.run_sync)
     _start_thread = staticmethod(trio.lowlevel.start_thread_soon)
 
@@ -62,6 +153,10 @@ class SerialThread:
             return await self._run_now(fn, on_abandoned)
 
     async def _run_now(self, fn: Callable[[], T], on_abandoned: Callable[[T], object] | None) -> T:
+        with holding_virtual_time():
+            return await self._run_held(fn, on_abandoned)
+
+    async def _run_held(self, fn: Callable[[], T], on_abandoned: Callable[[T], object] | None) -> T:
         await self._idle.wait()
         idle = self._idle = trio.Event()
         token = trio.lowlevel.current_trio_token()
@@ -156,7 +251,8 @@ class SerialThread:
                     token.run_sync_soon(done.set)
 
         self._start_thread(job, _ignore, name="trio-failurelog close")
-        await done.wait()
+        with holding_virtual_time():
+            await done.wait()
 
 
 def _ignore(result: outcome.Outcome[Any]) -> None:
@@ -179,16 +275,9 @@ async def run_inline(
 ) -> T:
     """What replaces ``SerialThread._to_thread`` to run calls on the event loop's thread.
 
-    For tests on trio's mock clock (virtual time must not run on while a real
-    thread works) and the benchmarks' on-loop variant. A checkpoint, then
+    For the benchmarks' on-loop variant (the cost of the thread hop, measured
+    by leaving it out). A checkpoint, then
     ``fn()``; the keyword arguments are those ``SerialThread`` passes, ignored.
     """
     await trio.lowlevel.checkpoint()
     return fn()
-
-
-def start_inline(
-    fn: Callable[[], T], deliver: Callable[[outcome.Outcome[T]], object], name: str | None = None
-) -> None:
-    """What replaces ``SerialThread._start_thread``: ``fn()`` now, on this thread."""
-    deliver(outcome.capture(fn))

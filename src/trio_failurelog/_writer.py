@@ -199,33 +199,6 @@ class BatchWriter:
         while self.settled < target and not self.finished.is_set():
             await self._settled_lot.park()
 
-    def begin_drain(self) -> None:
-        """The send channel is closed: write what is left, within ``drain_timeout``."""
-        if self._draining:
-            return
-        self._draining = True
-        self._set_deadline(clock() + self._settings.drain_timeout)
-
-    def abort(self) -> None:
-        """Stop now: a second Ctrl-C while closing. What is left counts as failed."""
-        self._draining = True
-        self._aborted = True
-        self._set_deadline(-math.inf)
-
-    def _set_deadline(self, deadline: float) -> None:
-        """The one deadline of closing, for every scope of the writer, now and to come."""
-        self._drain_deadline = deadline
-        for scope in (self._run_scope, self._drain_scope, self._call_scope, self._close_scope):
-            if scope is not None:
-                scope.deadline = deadline
-
-    @trio.lowlevel.enable_ki_protection
-    def fail_unstarted(self) -> None:
-        """Closed before :meth:`run` began: nobody will write what is queued."""
-        self._started = True
-        self._fail_leftovers("the logger was closed before its writer started")
-        self._finish()
-
     # ------------------------------------------------------------ the task
 
     @trio.lowlevel.enable_ki_protection
@@ -291,20 +264,6 @@ class BatchWriter:
         return True
 
     @trio.lowlevel.enable_ki_protection
-    async def _close_when_cancelled(self) -> None:
-        """Close the logger as soon as the writer's task is cancelled from outside.
-
-        A store call is shielded, so that it finishes and is counted before the
-        drain begins; the drain deadline it carries is set by closing. Without
-        this watcher, a task cancelled from outside would close only after the
-        call returned, and a disk that never answers would hold it for ever.
-        """
-        try:
-            await trio.sleep_forever()
-        finally:
-            self._on_close()
-
-    @trio.lowlevel.enable_ki_protection
     async def _take_while_writing(self) -> None:
         """Take the next batch from the channel while the store waits on its database.
 
@@ -331,33 +290,6 @@ class BatchWriter:
         """The store's hook (``sent``), on its thread: wake :meth:`_take_while_writing`."""
         with contextlib.suppress(trio.RunFinishedError):  # the run is over: nothing to take
             token.run_sync_soon(self._prefetch_lot.unpark_all)
-
-    async def _shut_down(self) -> None:
-        # Reached when the channel ended and all is written, when the drain
-        # deadline passed, or when the task was cancelled: close the front,
-        # drain shielded, close the store within the same deadline. Whatever
-        # happens here, the writer ends finished and accounted for, or
-        # aclose() would wait forever.
-        self._on_close()
-        try:
-            with self._drain_scope:
-                await self._write_until_closed()
-        finally:
-            try:
-                self._fail_leftovers(
-                    "aborted while closing"
-                    if self._aborted
-                    else f"still queued when drain_timeout ({self._settings.drain_timeout:g} s)"
-                    " ran out"
-                )
-                if self.store is not None:
-                    # The closer runs on its thread whatever happens; this waits
-                    # for it until the drain deadline, or an abort, at most.
-                    with trio.CancelScope(shield=True, deadline=self._drain_deadline) as closing:
-                        self._close_scope = closing
-                        await self._thread.close(functools.partial(_close_store, self.store))
-            finally:
-                self._finish()
 
     async def _write_until_closed(self) -> None:
         settings = self._settings
@@ -563,6 +495,101 @@ class BatchWriter:
             await trio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_DELAY)
 
+    # ------------------------------------------------------------ closing
+    #
+    # Everything about closing, in one place. Closing has one deadline, set by
+    # begin_drain() (drain_timeout from then) or abort() (now): _set_deadline
+    # puts it on every scope of the writer, the run, the drain, the store call
+    # under way (retries included, see _call_with_retries) and the wait for the
+    # store's close, so that retry and close share it.
+
+    def begin_drain(self) -> None:
+        """The send channel is closed: write what is left, within ``drain_timeout``."""
+        if self._draining:
+            return
+        self._draining = True
+        self._set_deadline(clock() + self._settings.drain_timeout)
+
+    def abort(self) -> None:
+        """Stop now: a second Ctrl-C while closing. What is left counts as failed."""
+        self._draining = True
+        self._aborted = True
+        self._set_deadline(-math.inf)
+
+    def _set_deadline(self, deadline: float) -> None:
+        """The one deadline of closing, for every scope of the writer, now and to come."""
+        self._drain_deadline = deadline
+        for scope in (self._run_scope, self._drain_scope, self._call_scope, self._close_scope):
+            if scope is not None:
+                scope.deadline = deadline
+
+    @trio.lowlevel.enable_ki_protection
+    def fail_unstarted(self) -> None:
+        """Closed before :meth:`run` began: nobody will write what is queued."""
+        self._started = True
+        self._fail_leftovers("the logger was closed before its writer started")
+        self._finish()
+
+    @trio.lowlevel.enable_ki_protection
+    async def _close_when_cancelled(self) -> None:
+        """Close the logger as soon as the writer's task is cancelled from outside.
+
+        A store call is shielded, so that it finishes and is counted before the
+        drain begins; the drain deadline it carries is set by closing. Without
+        this watcher, a task cancelled from outside would close only after the
+        call returned, and a disk that never answers would hold it for ever.
+        """
+        try:
+            await trio.sleep_forever()
+        finally:
+            self._on_close()
+
+    async def _shut_down(self) -> None:
+        # Reached when the channel ended and all is written, when the drain
+        # deadline passed, or when the task was cancelled: close the front,
+        # drain shielded, close the store within the same deadline. Whatever
+        # happens here, the writer ends finished and accounted for, or
+        # aclose() would wait forever.
+        self._on_close()
+        try:
+            with self._drain_scope:
+                await self._write_until_closed()
+        finally:
+            try:
+                self._fail_leftovers(
+                    "aborted while closing"
+                    if self._aborted
+                    else f"still queued when drain_timeout ({self._settings.drain_timeout:g} s)"
+                    " ran out"
+                )
+                if self.store is not None:
+                    # The closer runs on its thread whatever happens; this waits
+                    # for it until the drain deadline, or an abort, at most.
+                    with trio.CancelScope(shield=True, deadline=self._drain_deadline) as closing:
+                        self._close_scope = closing
+                        await self._thread.close(functools.partial(_close_store, self.store))
+            finally:
+                self._finish()
+
+    def _fail_leftovers(self, reason: str) -> None:
+        """Count what is unwritten, in the store's hands or the channel, as failed.
+
+        The channel must be closed.
+        """
+        self._take(math.inf)
+        leftovers = len(self._batch)
+        self._batch = []
+        if self._outgoing is not None:  # handed to the store, not written
+            leftovers += len(self._outgoing.items)
+            self._outgoing = None
+        if leftovers:
+            self._record_failure(leftovers, reason)
+
+    def _finish(self) -> None:
+        self.finished.set()
+        self._settled_lot.unpark_all()
+        self._on_finished()
+
     # ------------------------------------------------------------ accounting
 
     def _record_failure(self, count: int, reason: str) -> None:
@@ -592,25 +619,6 @@ class BatchWriter:
                 REDACTION_FAILED,
                 FAILURE_WARNING_INTERVAL,
             )
-
-    def _fail_leftovers(self, reason: str) -> None:
-        """Count what is unwritten, in the store's hands or the channel, as failed.
-
-        The channel must be closed.
-        """
-        self._take(math.inf)
-        leftovers = len(self._batch)
-        self._batch = []
-        if self._outgoing is not None:  # handed to the store, not written
-            leftovers += len(self._outgoing.items)
-            self._outgoing = None
-        if leftovers:
-            self._record_failure(leftovers, reason)
-
-    def _finish(self) -> None:
-        self.finished.set()
-        self._settled_lot.unpark_all()
-        self._on_finished()
 
 
 @final

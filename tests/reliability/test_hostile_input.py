@@ -245,7 +245,7 @@ async def test_ten_megabyte_strings_in_every_text_field(db_path: Path) -> None:
         ({"top_score": math.nan}, "top_score"),
         ({"confidence_threshold": -math.inf}, "confidence_threshold"),
         ({"top_score": 10**400}, "top_score"),
-        ({"edge_types": "mentions"}, "edge_types"),
+        ({"edge_types": b"mentions"}, "edge_types"),
         ({"edge_types": ["ok", 3]}, "edge_types"),
         ({"created_at": "yesterday'); DROP TABLE x; --"}, "created_at"),
     ],
