@@ -717,3 +717,21 @@ def test_ctrl_c_between_queueing_and_counting_tears_nothing(db_path: Path, where
         signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
     assert interrupts == [where]  # delivered to the program, once, at a checkpoint
     assert count_rows(db_path) == 3
+
+
+@pytest.mark.parametrize(
+    ("database", "label"),
+    [
+        ("it's here.db", "it's here.db"),
+        ('say "no".db', 'say "no".db'),
+        (Path("a") / "b.db", os.path.join("a", "b.db")),
+        ("postgresql://u:se#cret@127.0.0.1:1/db", "postgresql://u:***@127.0.0.1:1/db"),
+    ],
+)
+def test_database_label_is_the_name_unquoted_without_password(
+    database: str | Path, label: str
+) -> None:
+    failures = RetrievalFailureLogger(database)
+    assert failures.database_label == label
+    assert failures.database_name == repr(label)
+    assert "se#cret" not in failures.database_label

@@ -33,6 +33,7 @@ from ._database import (
     QueuedRecord,
     StoreKind,
     Synchronous,
+    database_label,
     describe_database,
     is_postgres_url,
     store_kind,
@@ -570,6 +571,12 @@ class RetrievalFailureLogger:
     def database_name(self) -> str:
         """The database as messages name it (an SQLite path, or a URL without its password)."""
         return describe_database(self._database)
+
+    @property
+    def database_label(self) -> str:
+        """The database unquoted, as a label (an SQLite path, or a URL without its
+        password): what :attr:`database_name` quotes. Never blocks."""
+        return database_label(self._database)
 
     def statistics(self) -> LoggerStatistics:
         """Return a :class:`LoggerStatistics` snapshot. Never blocks; any thread.

@@ -17,7 +17,6 @@ one, so per-logger instruments would silently lose all loggers but the first.
 
 from __future__ import annotations
 
-import ast
 import threading
 import weakref
 from collections.abc import Callable, Iterable
@@ -242,20 +241,10 @@ def _registry_for(meter_provider: MeterProvider | None) -> _Registry:
 
 
 def _database_attribute(logger: RetrievalFailureLogger) -> str:
-    """``logger.database_name`` without the quotes that messages put around it.
-
-    Repaired to text UTF-8 can encode: a path from an undecodable file name
-    holds lone surrogates, and an exporter would fail on every collection.
-    """
-    name = logger.database_name
-    if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
-        try:
-            unquoted = ast.literal_eval(name)
-        except (ValueError, SyntaxError):
-            unquoted = None
-        if isinstance(unquoted, str):
-            name = unquoted
-    return _repair_text(name)
+    """``logger.database_label``, repaired to text UTF-8 can encode: a path from
+    an undecodable file name holds lone surrogates, and an exporter would fail
+    on every collection."""
+    return _repair_text(logger.database_label)
 
 
 class Instrumentation:
