@@ -73,7 +73,8 @@ def install_project(session: nox.Session, *extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite, with a tiny smoke run of the benchmarks and the docs' examples."""
     install_project(session, *TEST_EXTRAS)
-    session.install(*BENCH_DEPS, *TYPECHECK_DEPS)
+    # nox: tests/test_cli_nox.py imports this file to test the cli and demo sessions.
+    session.install(*BENCH_DEPS, *TYPECHECK_DEPS, "nox")
     session.run("pytest", *session.posargs)
 
 
