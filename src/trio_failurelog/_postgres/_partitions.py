@@ -142,7 +142,10 @@ def _utc(moment: float) -> datetime:
 def slot(moment: float, interval: PartitionInterval) -> tuple[float, float]:
     """The interval holding ``moment`` as ``[lower, upper)`` in POSIX seconds, in UTC:
     a day from midnight, an ISO week from Monday, a calendar month. Pure computation."""
-    at = _utc(moment)
+    # The whole second, floored: every interval starts on one, and the
+    # datetime of a float rounds to the microsecond (up, across midnight, for
+    # 23:59:59.9999995).
+    at = _utc(math.floor(moment))
     day = at.replace(hour=0, minute=0, second=0, microsecond=0)
     if interval == "day":
         lower, days = day, 1

@@ -488,8 +488,10 @@ class PostgresStore:
         of ``items`` that none took (then the batch is worth sending again)."""
         if self._interval is None or not self._partitioned or sqlstate(error) != _CHECK_VIOLATION:
             return False
-        moments = [
-            stamp if record.created_at is None else epoch_seconds(record.created_at)
+        moments = [  # the instants stored: a stamp goes to the microsecond (_created_at)
+            int(stamp * 1e6) / 1e6
+            if record.created_at is None
+            else epoch_seconds(record.created_at)
             for record, stamp in items
         ]
         try:
