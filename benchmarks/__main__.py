@@ -17,13 +17,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from . import hot_path, latency, memory, postgres, reading, throughput
+from . import hot_path, latency, memory, partitions, postgres, reading, throughput
 from ._common import Params
 from ._report import table, targets
 
 #: Every figure, in the order they run. Memory goes first, while this process is
 #: small: its subprocess then starts from a small parent.
-FIGURES: Final = ("memory", "hot_path", "throughput", "latency", "postgres", "reading")
+FIGURES: Final = (
+    "memory",
+    "hot_path",
+    "throughput",
+    "latency",
+    "postgres",
+    "reading",
+    "partitions",
+)
 #: What runs when --only is not given: all but PostgreSQL, which needs a server.
 
 
@@ -78,6 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="reading figure: also load the rows into PostgreSQL and report from there",
     )
+    parser.add_argument(
+        "--partition-rows",
+        type=int,
+        default=None,
+        help="partitions figure: rows of the tables purged (default 1,000,000; the issue's:"
+        " 10,000,000)",
+    )
     args = parser.parse_args(argv)
     asked = args.only is not None
     only = [name.strip() for name in (args.only or ",".join(FIGURES)).split(",") if name.strip()]
@@ -120,6 +135,19 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"error: the postgres figure cannot run: {exc}", file=sys.stderr)
                         return 1
                     print(f"note: the postgres figure was not run: {exc}", file=sys.stderr)
+            elif figure == "partitions":
+                parts_params = (
+                    partitions.PartitionParams.smoke_sized()
+                    if params.smoke
+                    else partitions.PartitionParams.full(args.partition_rows)
+                )
+                try:
+                    results["partitions"] = partitions.run(parts_params, args.pg_url)
+                except postgres.Unavailable as exc:
+                    if asked:
+                        print(f"error: the partitions figure cannot run: {exc}", file=sys.stderr)
+                        return 1
+                    print(f"note: the partitions figure was not run: {exc}", file=sys.stderr)
             elif figure == "reading":
                 reading_params = (
                     reading.ReadingParams.smoke_sized()
@@ -145,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if "reading" in results:
         print("\n" + reading.table(results["reading"]))
+    if "partitions" in results:
+        print("\n" + partitions.table(results["partitions"]))
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"\nwritten to {args.out}")
     return 0
