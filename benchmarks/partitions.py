@@ -133,6 +133,20 @@ def _state(url: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def _boundary_rows(url: str, cutoff: datetime) -> int:
+    """Rows older than ``cutoff`` in its own day: what a purge by day partitions deletes."""
+    import psycopg
+
+    day = cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT count(*) FROM {TABLE} WHERE created_at >= %s AND created_at < %s",
+            (day, cutoff),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _purge(url: str, cutoff: datetime) -> dict[str, Any]:
     from trio_failurelog._purge import purge_older_than
 
@@ -183,6 +197,7 @@ def run(params: PartitionParams, pg_url: str | None) -> dict[str, Any]:
         plain, parts = _load(url, params.rows, now)
         load_seconds = time.perf_counter() - started
         cutoff = datetime.fromtimestamp(now - _KEEP_DAYS * _DAY, UTC)
+        boundary = _boundary_rows(parts, cutoff)
         delete = _purge(plain, cutoff)
         drop = _purge(parts, cutoff)
         if (delete["deleted"], delete["rows_after"]) != (drop["deleted"], drop["rows_after"]):
@@ -197,7 +212,7 @@ def run(params: PartitionParams, pg_url: str | None) -> dict[str, Any]:
         "keep_days": _KEEP_DAYS,
         "load_seconds": load_seconds,
         "delete_purge": delete,
-        "partition_purge": drop,
+        "partition_purge": {**drop, "deleted_in_boundary_partition": boundary},
         "ratios": {"delete_vs_partition_drop": ratio},
         "goal": {"delete_vs_partition_drop": _GOAL, "held": ratio >= _GOAL},
         "writer": writer,
@@ -215,7 +230,8 @@ def table(results: dict[str, Any]) -> str:
             f" the {delete['deleted']:,} older than {results['keep_days']} days purged",
             f"  DELETE purge, plain table                 {delete['seconds']:8.2f} s",
             f"  partition purge, partitioned by {results['interval']:<9} {drop['seconds']:8.2f} s"
-            f"   ({drop['partitions_dropped']} partitions dropped)",
+            f"   ({drop['partitions_dropped']} partitions dropped,"
+            f" {drop['deleted_in_boundary_partition']:,} rows deleted in the boundary one)",
             f"  DELETE / partition purge: {ratio:.1f}x (goal >= {_GOAL:g}x:"
             f" {'held' if results['goal']['held'] else 'missed'})",
             f"  writer, {writer['records']:,} records: partitioned {rates['partitioned']:,.0f}/s,"

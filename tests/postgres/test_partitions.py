@@ -516,3 +516,28 @@ def test_two_purgers_at_once_do_not_fail(pg_url: str, admin: Any) -> None:
     assert sum(results) + rest == len(items)
     (left,) = admin.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
     assert left == 0
+
+
+def test_the_fleets_page_conversion_by_hand_works(pg_url: str, admin: Any) -> None:
+    # The SQL of docs/fleets.md, run as it is on a plain table holding rows of
+    # the day its example partition covers.
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "fleets.md").read_text()
+    script = page.split("```sql\n", 1)[1].split("```", 1)[0]
+    PostgresStore.open(pg_url, StoreOptions()).close()  # the plain table
+    admin.execute(
+        f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
+        " VALUES ('no_hit', 's', 'kept', '2026-12-07 12:00+00')"
+    )
+    admin.execute(script)
+    store = PostgresStore.open(pg_url, StoreOptions())
+    try:
+        assert _reference_types(store) is True
+        item = (record("new", "2026-12-07 13:00:00"), 0.0)
+        assert store.write_batch([item]).written == 1
+    finally:
+        store.close()
+    assert rows_by_partition(admin) == {f"{TABLE}_p20261207": ["kept", "new"]}
+    (ids,) = admin.execute(f"SELECT array_agg(id ORDER BY id) FROM {TABLE}").fetchone()
+    assert ids == [1, 2]  # the sequence went with the table

@@ -230,7 +230,8 @@ def make_partitions(
     """Make the partitions :func:`missing_ranges` names; return how many were made.
 
     One transaction under the schema's advisory lock (processes of a fleet
-    take turns, and each reads the partitions the others made). Each is
+    take turns, and each reads the partitions the others made; waited for
+    without a limit, as in ``ensure_schema``). Each is
     created apart and then attached: ``ATTACH PARTITION`` takes only
     ``SHARE UPDATE EXCLUSIVE`` on the table, so writers and readers go on,
     where ``CREATE TABLE ... PARTITION OF`` would take ``ACCESS EXCLUSIVE``.
@@ -240,8 +241,10 @@ def make_partitions(
     """
     spans = list(spans)
     with conn.transaction():
-        conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+        # Waited for as ensure_schema waits: another process holds it for
+        # its own few catalog changes, each bounded by its lock_timeout.
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, SCHEMA_LOCK))
+        conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
         layout = read_layout(conn)
         if layout is None:
             return 0

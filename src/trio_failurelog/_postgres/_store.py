@@ -651,9 +651,13 @@ class PostgresStore:
 
 def _setup(conn: Connection, options: StoreOptions) -> None:
     """Check or create the table (partitioned with ``partition_interval``) and
-    make the partitions ahead. Raises :exc:`DatabaseSetupError` when
-    ``partition_interval`` is given for a table that is not partitioned by
-    range of ``created_at``, and psycopg's errors."""
+    make the partitions ahead (a lock held too long only warns: they are made
+    at the next chance, or for the first row that finds none).
+
+    Raises :exc:`DatabaseSetupError` when ``partition_interval`` is given for
+    a table that is not partitioned by range of ``created_at``, and psycopg's
+    errors.
+    """
     interval = options.partition_interval
     ensure_schema(conn, partitioned=interval is not None)
     if interval is None:
@@ -663,12 +667,17 @@ def _setup(conn: Connection, options: StoreOptions) -> None:
             f"partition_interval={interval!r}, but table {TABLE!r} exists and is not"
             " partitioned by range of created_at (see docs/fleets.md to convert it)"
         )
-    make_partitions(
-        conn,
-        interval,
-        [ahead_span(time.time(), interval)],
-        lock_timeout_ms=max(1, round(options.busy_timeout * 1000)),
-    )
+    try:
+        make_partitions(
+            conn,
+            interval,
+            [ahead_span(time.time(), interval)],
+            lock_timeout_ms=max(1, round(options.busy_timeout * 1000)),
+        )
+    except psycopg.errors.LockNotAvailable as exc:
+        # Busy (another session's schema change, a default partition being
+        # read): not worth failing the open; the write path makes them later.
+        log.warning("trio_failurelog: partitions ahead not made yet: %s", one_line(str(exc)))
 
 
 _ROW_BY_ROW: Final = RowByRow(
