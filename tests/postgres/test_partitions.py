@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import trio
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trio_failurelog import (
@@ -22,20 +22,27 @@ from trio_failurelog import (
     RetrievalFailureRecord,
     open_failure_logger,
 )
-from trio_failurelog._database import PARTITION_INTERVALS, PartitionInterval, StoreOptions
+from trio_failurelog._database import (
+    PARTITION_INTERVALS,
+    PartitionInterval,
+    QueuedRecord,
+    StoreOptions,
+)
 from trio_failurelog._postgres import PostgresStore
 from trio_failurelog._postgres._partitions import (
     AHEAD,
     Layout,
     Partition,
     ahead_span,
+    make_partitions,
     missing_ranges,
     slot,
 )
 from trio_failurelog._purge import purge_older_than
 from trio_failurelog._table import TABLE
 
-from .test_copy_binary import PARTITIONED, _reference_types, _written
+from .test_copy_binary import PARTITIONED, STAMPS, _reference_types, _written, records
+from .test_reading import test_known_rows_read_the_same_from_both as _read_the_same_as_sqlite
 
 DAY = 86400.0
 UTC = datetime.UTC
@@ -208,6 +215,35 @@ def test_rows_go_by_binary_copy_into_their_partitions(day_store: PostgresStore, 
     day = datetime.datetime.fromtimestamp(today, UTC)
     names = [f"{TABLE}_p{day + datetime.timedelta(days=n):%Y%m%d}" for n in range(2)]
     assert rows_by_partition(admin) == {names[0]: ["q0", "q1"], names[1]: ["q2", "q3", "q4"]}
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(batch=st.lists(st.tuples(records(), STAMPS), min_size=1, max_size=4))
+def test_any_batch_is_stored_whole_and_as_text_copy_stores_it(
+    day_store: PostgresStore, admin: Any, batch: list[QueuedRecord]
+) -> None:
+    # Stamps from 1906 to 2096, created_at given on records: a partition is
+    # made for every row that finds none, and nothing is refused for it.
+    as_text = _written(day_store, admin, batch, binary=False)
+    as_binary = _written(day_store, admin, batch, binary=True)
+    assert as_binary == as_text
+    written, rejected, _rows = as_binary
+    scores = [score for r, _ in batch for score in (r.top_score, r.confidence_threshold)]
+    if all(s is None or s == 0 or 1e-37 < abs(s) < 3.4e38 for s in scores):
+        # (a score beyond float4's range, either end, is the server's to refuse)
+        assert (written, rejected) == (len(batch), 0)
+
+
+def test_a_partitioned_table_reads_as_sqlite_does(pg_url: str, admin: Any, tmp_path: Any) -> None:
+    # The reader, its filters, paging and summary over partitions: the same as SQLite.
+    PostgresStore.open(pg_url, StoreOptions(partition_interval="day")).close()
+    make_partitions(admin, "day", [(at("2024-03-01"), at("2024-03-04"))], lock_timeout_ms=5000)
+    _read_the_same_as_sqlite(pg_url, admin, tmp_path)
+    assert len(rows_by_partition(admin)) == 3  # 80 rows 37 minutes apart from 03-01 noon
 
 
 @pytest.mark.parametrize(
