@@ -165,6 +165,9 @@ class PostgresStore:
         self._partitioned = read_layout(conn) is not None
         # When the partitions ahead are next checked (open made them).
         self._ahead_due = math.inf if self._interval is None else time.time() + _AHEAD_RECHECK
+        # The cutoff whose old partitions were last dropped: a purge round's
+        # further chunks (one cutoff) go straight to DELETE.
+        self._dropped_before: float | None = None
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.name}>"
@@ -593,15 +596,16 @@ class PostgresStore:
 
         Only one process of a fleet purges at a time: one that finds another
         purging (an advisory lock, per transaction) deletes nothing and
-        returns 0. On a table partitioned by ``created_at``, first every
-        partition wholly older than ``older_than`` is detached and dropped
-        (each in a transaction of its own, see
-        ``_partitions.drop_old_partitions``; its rows are counted in the
-        result, beyond ``limit``), and with ``partition_interval`` the
-        partitions ahead are made. Raises :exc:`PostgresStoreError`.
+        returns 0. On a table partitioned by ``created_at``, the first call
+        for a cutoff first detaches and drops every partition wholly older
+        than ``older_than`` (see ``_partitions.drop_old_partitions``; their
+        rows are counted in the result, beyond ``limit``), and with
+        ``partition_interval`` makes the partitions ahead. Raises
+        :exc:`PostgresStoreError`.
         """
         dropped = 0
-        if self._partitioned:
+        if self._partitioned and older_than != self._dropped_before:
+            self._dropped_before = older_than
             conn = self._ready()
             try:
                 dropped = drop_old_partitions(
