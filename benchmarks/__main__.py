@@ -56,6 +56,16 @@ def _versions() -> dict[str, Any]:
     }
 
 
+def _server_figure(figure: str, smoke: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """Run a figure that needs a PostgreSQL server (raises ``postgres.Unavailable``)."""
+    if figure == "postgres":
+        pg = postgres.PgParams.smoke_sized() if smoke else postgres.PgParams.full()
+        return postgres.run(pg, args.pg_url)
+    sized = partitions.PartitionParams
+    parts = sized.smoke_sized() if smoke else sized.full(args.partition_rows)
+    return partitions.run(parts, args.pg_url)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that it all runs")
@@ -124,30 +134,14 @@ def main(argv: list[str] | None = None) -> int:
                 results["hot_path"] = hot_path.run(params)
             elif figure == "throughput":
                 results.update(throughput.run(params, directory))
-            elif figure == "postgres":
-                pg_params = (
-                    postgres.PgParams.smoke_sized() if params.smoke else postgres.PgParams.full()
-                )
+            elif figure in ("postgres", "partitions"):
                 try:
-                    results["postgres"] = postgres.run(pg_params, args.pg_url)
+                    results[figure] = _server_figure(figure, params.smoke, args)
                 except postgres.Unavailable as exc:
                     if asked:
-                        print(f"error: the postgres figure cannot run: {exc}", file=sys.stderr)
+                        print(f"error: the {figure} figure cannot run: {exc}", file=sys.stderr)
                         return 1
-                    print(f"note: the postgres figure was not run: {exc}", file=sys.stderr)
-            elif figure == "partitions":
-                parts_params = (
-                    partitions.PartitionParams.smoke_sized()
-                    if params.smoke
-                    else partitions.PartitionParams.full(args.partition_rows)
-                )
-                try:
-                    results["partitions"] = partitions.run(parts_params, args.pg_url)
-                except postgres.Unavailable as exc:
-                    if asked:
-                        print(f"error: the partitions figure cannot run: {exc}", file=sys.stderr)
-                        return 1
-                    print(f"note: the partitions figure was not run: {exc}", file=sys.stderr)
+                    print(f"note: the {figure} figure was not run: {exc}", file=sys.stderr)
             elif figure == "reading":
                 reading_params = (
                     reading.ReadingParams.smoke_sized()
