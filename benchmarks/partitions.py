@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import trio
 
+from trio_failurelog._database import PartitionInterval
 from trio_failurelog._table import COLUMNS, TABLE
 
 from ._common import make_records, rotated
@@ -49,7 +50,7 @@ __all__ = ["PartitionParams", "run", "table"]
 _DAY: Final = 86400.0
 _DAYS: Final = 90  # the generator's span
 _KEEP_DAYS: Final = 60  # the purge removes the oldest 30 of the 90 days: a third
-_INTERVAL: Final = "day"
+_INTERVAL: Final[PartitionInterval] = "day"
 _GOAL: Final = 20.0  # the target: DELETE / partition drop
 
 
