@@ -580,3 +580,29 @@ def test_the_fleets_page_conversion_by_hand_works(pg_url: str, admin: Any) -> No
     assert rows_by_partition(admin) == {f"{TABLE}_p20261207": ["kept", "new"]}
     (ids,) = admin.execute(f"SELECT array_agg(id ORDER BY id) FROM {TABLE}").fetchone()
     assert ids == [1, 2]  # the sequence went with the table
+
+
+def test_a_default_partition_holding_rows_of_a_range_costs_that_partition_only(
+    pg_url: str, admin: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # By hand: a default partition, holding a row of the day after tomorrow.
+    admin.execute(PARTITIONED)
+    today = slot(time.time(), "day")[0]
+    admin.execute(
+        f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
+        f" VALUES ('no_hit', 's', 'early', '{text_at(today + 2 * DAY + 60)}+00')"
+    )
+    store = PostgresStore.open(pg_url, StoreOptions(partition_interval="day"))
+    try:
+        assert store.write_batch([(record("now"), time.time())]).written == 1
+    finally:
+        store.close()
+    day = datetime.datetime.fromtimestamp(today, UTC)
+    names = {name for name, _ in partitions(admin)}
+    assert f"{TABLE}_p{day + datetime.timedelta(days=2):%Y%m%d}" not in names
+    assert len(names) == 1 + AHEAD["day"]  # the default, and every other day made
+    assert rows_by_partition(admin) == {
+        f"{TABLE}_rest": ["early"],
+        f"{TABLE}_p{day:%Y%m%d}": ["now"],
+    }
+    assert "holds rows of its range" in caplog.text

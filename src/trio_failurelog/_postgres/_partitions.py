@@ -235,9 +235,10 @@ def make_partitions(
     created apart and then attached: ``ATTACH PARTITION`` takes only
     ``SHARE UPDATE EXCLUSIVE`` on the table, so writers and readers go on,
     where ``CREATE TABLE ... PARTITION OF`` would take ``ACCESS EXCLUSIVE``.
-    Nothing is made when the table is not partitioned by ``created_at``.
-    Raises psycopg's errors: a lock held past ``lock_timeout_ms``, a default
-    partition already holding rows of the new range, a missing privilege.
+    Nothing is made when the table is not partitioned by ``created_at``, nor
+    where a default partition already holds rows of the range (warned
+    about; those rows stay there). Raises psycopg's errors: a lock held past
+    ``lock_timeout_ms``, a missing privilege.
     """
     spans = list(spans)
     with conn.transaction():
@@ -248,19 +249,31 @@ def make_partitions(
         layout = read_layout(conn)
         if layout is None:
             return 0
-        made = missing_ranges(layout, interval, spans)
-        for lower, upper in made:
+        made = 0
+        for lower, upper in missing_ranges(layout, interval, spans):
             name = sql.Identifier(_partition_name(lower))
             like = "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-            conn.execute(sql.SQL(like).format(name, sql.Identifier(TABLE)))
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
-                    sql.Identifier(TABLE), name, _bound(lower), _bound(upper)
+            try:
+                with conn.transaction():  # a savepoint: a refusal costs that partition only
+                    conn.execute(sql.SQL(like).format(name, sql.Identifier(TABLE)))
+                    conn.execute(
+                        sql.SQL(
+                            "ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})"
+                        ).format(sql.Identifier(TABLE), name, _bound(lower), _bound(upper))
+                    )
+            except psycopg.errors.CheckViolation:
+                # The default partition holds rows of that range: they stay there.
+                log.warning(
+                    "trio_failurelog: partition %s not made: the default partition of %s"
+                    " holds rows of its range",
+                    _partition_name(lower),
+                    TABLE,
                 )
-            )
+                continue
+            made += 1
     if made:
-        log.info("trio_failurelog: made %d partition(s) of %s", len(made), TABLE)
-    return len(made)
+        log.info("trio_failurelog: made %d partition(s) of %s", made, TABLE)
+    return made
 
 
 # ---------------------------------------------------------------- dropping old ones
