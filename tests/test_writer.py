@@ -695,6 +695,37 @@ async def test_a_large_backlog_is_purged_a_round_at_a_time_between_batches(
     assert (stats.written, count_rows(db_path)) == (4, 4)
 
 
+def _file_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_the_retention_purge_gives_the_space_back_in_a_file_the_library_made(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path):  # made here: incremental auto_vacuum
+        pass
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        with conn:
+            conn.executemany(
+                f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
+                " VALUES ('no_hit', 'old', ?, '2001-01-01 00:00:00')",
+                [(f"{i} " + "x" * 500,) for i in range(3000)],
+            )
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full = _file_size(db_path)
+        async with open_failure_logger(db_path, retention_days=30) as failures:
+            await failures.flush()  # the purge at open: three chunks of 1000 rows
+            while failures.statistics().purged < 3000:
+                failures.log(record(0))
+                await failures.flush()  # (a round after each batch, were more left)
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    assert _file_size(db_path) < full / 4
+
+
 class _PurgeRefused(SQLiteStore):
     def purge_chunk(self, older_than: float, limit: int) -> int:
         raise sqlite3.IntegrityError("a trigger of the application refuses deletes")
