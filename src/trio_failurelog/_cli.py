@@ -521,7 +521,7 @@ def _purge(args: argparse.Namespace, out: Console) -> int:
     from ._purge import purge_older_than
 
     if args.vacuum and args.dry_run:
-        raise CommandError("purge: --vacuum and --dry-run do not go together")
+        raise ValueError("--vacuum and --dry-run do not go together")  # usage: exit status 2
     if args.vacuum and is_postgres_url(args.database):
         vacuum_database(args.database)  # refuses a URL, before anything is deleted
     cutoff = created_at_text(args.older_than)

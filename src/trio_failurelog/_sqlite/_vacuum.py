@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,6 +22,10 @@ from .._errors import DatabaseSetupError
 from ._read import connect
 
 __all__ = ["VacuumOutcome", "vacuum_file"]
+
+#: How long the WAL's truncation is retried after the VACUUM (seconds), and how often.
+_TRUNCATE_FOR: Final = 30.0
+_TRUNCATE_RETRY: Final = 0.05
 
 # PRAGMA auto_vacuum's answer, by number.
 _MODES: Final = {0: "none", 1: "full", 2: "incremental"}
@@ -61,6 +66,23 @@ def free_bytes(database: Database) -> int:
         conn.close()
 
 
+def _truncate_wal(conn: sqlite3.Connection) -> None:
+    """Copy the WAL back into the file and cut it to nothing, retrying a while.
+
+    In WAL mode the VACUUM wrote the whole file into the WAL, and a WAL keeps
+    its size on disk until a TRUNCATE checkpoint. The first commit of a logger
+    waiting for the VACUUM runs a checkpoint of its own (the WAL is far past
+    1000 pages), and SQLite answers a second checkpointer busy at once, without
+    waiting: so this tries again until that one is done.
+    """
+    give_up = time.monotonic() + _TRUNCATE_FOR
+    while True:
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if not busy or time.monotonic() >= give_up:
+            return
+        time.sleep(_TRUNCATE_RETRY)
+
+
 def vacuum_file(database: Database) -> VacuumOutcome:
     """VACUUM ``database`` (an existing SQLite file with the table); a file whose
     auto_vacuum is NONE comes out INCREMENTAL, so later purges give space back.
@@ -70,7 +92,9 @@ def vacuum_file(database: Database) -> VacuumOutcome:
     its ``retry_timeout`` (30 s by default) while its buffer fills; and it needs
     free disk for about twice what the file holds: a temporary copy (in
     ``SQLITE_TMPDIR``, else ``/var/tmp`` or ``/tmp``) and, in WAL mode, a WAL
-    as large, truncated again at the end. Readers keep reading meanwhile.
+    as large, truncated again at the end (retried up to 30 s while other
+    connections checkpoint or write; what is left then goes at the next
+    truncation or when the last connection closes). Readers keep reading.
 
     Raises :exc:`DatabaseSetupError` naming the file when it is missing, not a
     database, lacks the table, or when SQLite fails (busy for more than 5 s,
@@ -87,9 +111,7 @@ def vacuum_file(database: Database) -> VacuumOutcome:
             # Takes effect with the VACUUM; a FULL file (its owner's choice) stays so.
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("VACUUM")
-        # In WAL mode the VACUUM wrote the whole file into the WAL: copy it back
-        # and give the WAL's disk back too (it would keep its size otherwise).
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        _truncate_wal(conn)
         after_mode = _MODES.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
     except sqlite3.Error as exc:
         raise DatabaseSetupError(f"cannot vacuum database {name}: {exc}") from exc
