@@ -16,6 +16,7 @@ from trio_failurelog._report import duration_text
 from trio_failurelog._table import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
+from ._helpers import on_disk
 from ._helpers import run_cli as run
 from .test_summary import ROWS, T0, T1
 
@@ -208,11 +209,6 @@ def _reference_file(path: Path) -> Path:
     return make_db(path, [*rows, *(row("no_hit", "s", f"new {i}", "2999-01-01") for i in (0, 1))])
 
 
-def _on_disk(path: Path) -> int:
-    wal = path.with_name(path.name + "-wal")
-    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-
-
 def test_purge_says_what_a_reference_file_keeps_and_vacuum_gives_it_back(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -224,7 +220,7 @@ def test_purge_says_what_a_reference_file_keeps_and_vacuum_gives_it_back(
     assert lines[1].startswith("the file keeps 1.")  # MB of free pages
     assert lines[1].endswith("--vacuum gives them back to the OS")
     assert len(lines) == 2
-    before = _on_disk(path)
+    before = on_disk(path)
     code, out, err = run(capsys, "purge", str(path), "--older-than", "30d", "--vacuum")
     assert (code, err) == (0, "")
     lines = out.splitlines()
@@ -233,7 +229,7 @@ def test_purge_says_what_a_reference_file_keeps_and_vacuum_gives_it_back(
     assert lines[1].endswith(
         "; auto_vacuum now incremental (was none): later purges give space back by themselves"
     )
-    assert _on_disk(path) < before / 2
+    assert on_disk(path) < before / 2
     assert [r["query_text"] for r in stored_rows(path)] == ["new 0", "new 1"]
     # Incremental from now on: the next purge gives its space back, says nothing more.
     code, out, _ = run(capsys, "purge", str(path), "--older-than", "2999-01-01T00:00:01")

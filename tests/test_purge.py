@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +20,7 @@ from trio_failurelog._sqlite import SQLiteStore
 from trio_failurelog._sqlite._schema import INSERT_SQL
 
 from ._failuredb import make_db, row, stored_rows
-from ._helpers import record
+from ._helpers import log_until_done
 
 OLD = "2020-01-01 00:00:00"
 NEW = "2030-01-01 00:00:00"
@@ -223,28 +222,15 @@ async def test_a_logger_keeps_writing_into_the_file_while_it_is_purged(tmp_path:
     should be: the logger's all there once, the old ones all gone."""
     db = _library_db(tmp_path / "f.db", 1500, 0, text=10)
     written_at_chunk: list[int] = []
-    logged = 0
     async with open_failure_logger(db, retention_days=None) as failures:
 
         def on_progress(_deleted: int) -> None:  # on the purge's thread
             written_at_chunk.append(failures.statistics().written)
 
-        async with trio.open_nursery() as nursery:
-            done = trio.Event()
-
-            async def purge() -> None:
-                try:
-                    await trio.to_thread.run_sync(
-                        lambda: purge_older_than(db, CUTOFF, chunk_size=50, on_progress=on_progress)
-                    )
-                finally:
-                    done.set()
-
-            nursery.start_soon(purge)
-            while not done.is_set():
-                failures.log(record(logged))
-                logged += 1
-                await failures.flush()  # one commit each: the lock is taken that often
+        logged = await log_until_done(
+            failures,
+            lambda: purge_older_than(db, CUTOFF, chunk_size=50, on_progress=on_progress),
+        )
         stats = failures.statistics()
     assert (stats.written, stats.failed, stats.dropped_full) == (logged, 0, 0)
     assert len(written_at_chunk) == 31  # 30 full chunks, then the empty one that ends it

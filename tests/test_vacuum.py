@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import trio
 
 from trio_failurelog import DatabaseSetupError, open_failure_logger
 from trio_failurelog._backends import reclaimable_bytes, vacuum_database
@@ -15,7 +14,7 @@ from trio_failurelog._purge import purge_older_than
 from trio_failurelog._sqlite import SQLiteStore
 
 from ._failuredb import make_db, row, stored_rows
-from ._helpers import record
+from ._helpers import log_until_done, on_disk
 
 OLD = "2020-01-01 00:00:00"
 NEW = "2030-01-01 00:00:00"
@@ -39,21 +38,16 @@ def _auto_vacuum(path: Path) -> int:
         conn.close()
 
 
-def _on_disk(path: Path) -> int:
-    wal = path.with_name(path.name + "-wal")
-    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-
-
 def test_a_reference_file_gives_its_space_back_and_turns_incremental(tmp_path: Path) -> None:
     db = _reference_db(tmp_path / "ref.db", 3000, 4)
     rows = stored_rows(db)
     free = reclaimable_bytes(db)
     assert free > 500_000
-    before = _on_disk(db)
+    before = on_disk(db)
     done = vacuum_database(db)
     assert (done.auto_vacuum_before, done.auto_vacuum_after) == ("none", "incremental")
     assert done.bytes_before == before
-    assert done.bytes_after == _on_disk(db) < before - free / 2  # the WAL truncated too
+    assert done.bytes_after == on_disk(db) < before - free / 2  # the WAL truncated too
     assert _auto_vacuum(db) == 2
     assert stored_rows(db) == rows  # ids and all
     assert reclaimable_bytes(db) == 0
@@ -117,23 +111,9 @@ async def test_a_logger_writing_during_the_vacuum_waits_and_loses_nothing(tmp_pa
     back off and retry (its busy_timeout cut to 10 ms so that every one of
     them does), and land once it is done; nothing fails, nothing is doubled."""
     db = _reference_db(tmp_path / "ref.db", 1000, 60_000)  # tens of MB to copy
-    logged = 0
     async with open_failure_logger(db, retention_days=None, busy_timeout=0.01) as failures:
         await failures.flush()  # opened: the logger holds no lock between batches
-        async with trio.open_nursery() as nursery:
-            done = trio.Event()
-
-            async def vacuum() -> None:
-                try:
-                    await trio.to_thread.run_sync(vacuum_database, db)
-                finally:
-                    done.set()
-
-            nursery.start_soon(vacuum)
-            while not done.is_set():
-                failures.log(record(logged))
-                logged += 1
-                await failures.flush()
+        logged = await log_until_done(failures, lambda: vacuum_database(db))
         stats = failures.statistics()
     assert stats.retries > 0  # it did wait for the VACUUM
     assert (stats.written, stats.failed, stats.dropped_full) == (logged, 0, 0)

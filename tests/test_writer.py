@@ -660,14 +660,14 @@ def test_a_second_ctrl_c_stops_waiting_for_a_hung_close(
 # ---------------------------------------------------------------- the purge never holds up writing
 
 
-def _insert_aged(path: Path, count: int) -> None:
+def _insert_aged(path: Path, count: int, text: str = "q") -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         with conn:
             conn.executemany(
                 f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
-                " VALUES ('no_hit', 'old', 'q', '2001-01-01 00:00:00')",
-                [()] * count,
+                " VALUES ('no_hit', 'old', ?, '2001-01-01 00:00:00')",
+                [(text,)] * count,
             )
     finally:
         conn.close()
@@ -704,14 +704,9 @@ async def test_the_retention_purge_gives_the_space_back_in_a_file_the_library_ma
 ) -> None:
     async with open_failure_logger(db_path):  # made here: incremental auto_vacuum
         pass
+    _insert_aged(db_path, 3000, "x" * 500)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
-        with conn:
-            conn.executemany(
-                f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
-                " VALUES ('no_hit', 'old', ?, '2001-01-01 00:00:00')",
-                [(f"{i} " + "x" * 500,) for i in range(3000)],
-            )
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         full = _file_size(db_path)
         async with open_failure_logger(db_path, retention_days=30) as failures:
