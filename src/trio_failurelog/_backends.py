@@ -1,10 +1,10 @@
 """The picker: turns a database argument into a store, a read connection or a VACUUM.
 
-It names both backends; every other module names at most one backend. A ``postgresql://`` or
-``postgres://`` URL opens the PostgreSQL backend (``_postgres/``, which needs
-the ``postgres`` extra, so it is imported only then); anything else is an
-SQLite path (``_sqlite/``). A third backend is one more package beside these
-and one more branch here.
+It names both backends; every other module names at most one. A
+``postgresql://`` or ``postgres://`` URL opens the PostgreSQL backend
+(``_postgres/``, which needs the ``postgres`` extra, so it is imported only
+then); anything else is an SQLite path (``_sqlite/``). A third backend is
+one more package beside these and one more branch here.
 """
 
 from __future__ import annotations

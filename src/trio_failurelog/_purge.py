@@ -44,7 +44,7 @@ def purge_older_than(
     ``_pacing.py``; 0 on PostgreSQL, whose row locks keep no INSERT waiting).
     On SQLite, a file with incremental auto_vacuum (every file the library
     creates) gives the freed pages back to the OS chunk by chunk; see
-    :func:`~trio_failurelog._backends.vacuum_file` for other files.
+    :func:`~trio_failurelog._backends.vacuum_database` for other files.
 
     ``database`` may be a ``postgresql://`` URL (the ``postgres`` extra): a
     dry run then counts in a read-only transaction, and each chunk takes the
