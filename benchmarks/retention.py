@@ -18,8 +18,10 @@ while a logger in this process writes 2,000 records/s into the same file:
 The logger: the library's defaults but ``flush_interval`` 20 ms (about 40
 records a transaction, 50 commits a second: more commits to hold up, and to
 count, than with 512-record batches) and no retention of its own. A commit's
-latency is the time of one ``write_batch`` call, waiting for the lock included
-(the harness wraps it, in this process only); each kind of purge runs on
+latency is the time from the first ``write_batch`` call that tried a batch to
+the one that committed it: waiting for the lock, and the logger's retries
+after each ``busy_timeout`` (0.1 s), included (the harness wraps the call, in
+this process only); each kind of purge runs on
 ``repeats`` fresh copies (3 at 1M rows, 1 at 10M), their commits pooled.
 ``idle`` is the same logger for 10 s with no purge. A purge's time is the
 purging process's own (its start-up left out), the median of the repeats.
@@ -165,17 +167,22 @@ def _child_main(argv: list[str]) -> None:
 
 @contextmanager
 def _commit_seconds(sink: list[float], ends: list[float]) -> Iterator[None]:
-    """Note how long each ``write_batch`` call takes, waiting for the lock included,
-    and when each returned."""
+    """Note, for each batch committed, the seconds from the first ``write_batch``
+    call that tried it to the one that committed it (the logger retries a batch
+    whose call found the lock taken for ``busy_timeout``), and when it committed."""
     write_batch = SQLiteStore.write_batch
+    first_try: list[float] = []  # of the batch being retried, if any
 
     def timed(self: SQLiteStore, items: Sequence[QueuedRecord], **kwargs: Any) -> BatchOutcome:
-        started = time.perf_counter()
+        started = first_try.pop() if first_try else time.perf_counter()
         try:
-            return write_batch(self, items, **kwargs)
-        finally:
-            ends.append(time.perf_counter())
-            sink.append(ends[-1] - started)
+            outcome = write_batch(self, items, **kwargs)
+        except BaseException:
+            first_try.append(started)  # the same batch comes back next
+            raise
+        ends.append(time.perf_counter())
+        sink.append(ends[-1] - started)
+        return outcome
 
     with mock.patch.object(SQLiteStore, "write_batch", timed):
         yield
@@ -226,8 +233,7 @@ async def _with_logger(
         raise RuntimeError(f"retention: the logger lost records: {stats}")
     result.update(
         commit_seconds=commits,
-        # The longest the logger went without a commit: a wait retried many times
-        # is many calls, each at most its busy_timeout.
+        # The longest the logger went without a commit.
         longest_gap_ms=max(
             (later - earlier for earlier, later in itertools.pairwise(ends)), default=math.nan
         )
@@ -367,8 +373,8 @@ def table(results: dict[str, Any]) -> str:
 
     lines = [
         f"Figure 8: purging the oldest third of {results['rows']:,} rows while a logger writes"
-        f" {results['rate']:,}/s (commit = one write_batch, ms; no commit = the longest"
-        " time between two, ms; goal: p99 < 100 ms)",
+        f" {results['rate']:,}/s (commit: a batch's first try to its commit, ms; no commit:"
+        " the longest time between two, ms; goal: p99 < 100 ms)",
         f"  {'':<40} {'p50':>7} {'p99':>7} {'max':>7} {'no commit':>10} {'purge':>8}"
         f" {'file before':>12} {'after':>9}",
     ]
