@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from . import hot_path, latency, memory, partitions, postgres, reading, throughput
+from . import hot_path, latency, memory, partitions, postgres, reading, retention, throughput
 from ._common import Params
 from ._report import table, targets
 
@@ -30,6 +30,7 @@ FIGURES: Final = (
     "latency",
     "postgres",
     "reading",
+    "retention",
     "partitions",
 )
 #: What runs when --only is not given: all but PostgreSQL, which needs a server.
@@ -90,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="reading figure: rows in the big table (default 1,000,000; the issue's: 10,000,000)",
+    )
+    parser.add_argument(
+        "--retention-rows",
+        type=int,
+        default=None,
+        help="retention figure: rows in the table (default 1,000,000; the issue's: 10,000,000)",
     )
     parser.add_argument(
         "--reading-pg",
@@ -153,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
                     if args.reading_pg:
                         url = stack.enter_context(postgres._server_url(args.pg_url))
                     results["reading"] = reading.run(reading_params, directory, url)
+            elif figure == "retention":
+                retention_params = (
+                    retention.RetentionParams.smoke_sized()
+                    if params.smoke
+                    else retention.RetentionParams.full(args.retention_rows)
+                )
+                results["retention"] = retention.run(retention_params, directory)
             else:
                 results["latency"] = latency.run(params, directory)
     results["meta"]["seconds"] = time.perf_counter() - started
@@ -167,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if "reading" in results:
         print("\n" + reading.table(results["reading"]))
+    if "retention" in results:
+        print("\n" + retention.table(results["retention"]))
     if "partitions" in results:
         print("\n" + partitions.table(results["partitions"]))
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
