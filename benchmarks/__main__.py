@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from . import hot_path, latency, memory, postgres, reading, retention, throughput
+from . import hot_path, latency, memory, partitions, postgres, reading, retention, throughput
 from ._common import Params
 from ._report import table, targets
 
@@ -31,6 +31,7 @@ FIGURES: Final = (
     "postgres",
     "reading",
     "retention",
+    "partitions",
 )
 #: What runs when --only is not given: all but PostgreSQL, which needs a server.
 
@@ -54,6 +55,16 @@ def _versions() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
     }
+
+
+def _server_figure(figure: str, smoke: bool, args: argparse.Namespace) -> dict[str, Any]:
+    """Run a figure that needs a PostgreSQL server (raises ``postgres.Unavailable``)."""
+    if figure == "postgres":
+        pg = postgres.PgParams.smoke_sized() if smoke else postgres.PgParams.full()
+        return postgres.run(pg, args.pg_url)
+    sized = partitions.PartitionParams
+    parts = sized.smoke_sized() if smoke else sized.full(args.partition_rows)
+    return partitions.run(parts, args.pg_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="reading figure: also load the rows into PostgreSQL and report from there",
     )
+    parser.add_argument(
+        "--partition-rows",
+        type=int,
+        default=None,
+        help="partitions figure: rows of the tables purged (default 1,000,000; the issue's:"
+        " 10,000,000)",
+    )
     args = parser.parse_args(argv)
     asked = args.only is not None
     only = [name.strip() for name in (args.only or ",".join(FIGURES)).split(",") if name.strip()]
@@ -123,17 +141,14 @@ def main(argv: list[str] | None = None) -> int:
                 results["hot_path"] = hot_path.run(params)
             elif figure == "throughput":
                 results.update(throughput.run(params, directory))
-            elif figure == "postgres":
-                pg_params = (
-                    postgres.PgParams.smoke_sized() if params.smoke else postgres.PgParams.full()
-                )
+            elif figure in ("postgres", "partitions"):
                 try:
-                    results["postgres"] = postgres.run(pg_params, args.pg_url)
+                    results[figure] = _server_figure(figure, params.smoke, args)
                 except postgres.Unavailable as exc:
                     if asked:
-                        print(f"error: the postgres figure cannot run: {exc}", file=sys.stderr)
+                        print(f"error: the {figure} figure cannot run: {exc}", file=sys.stderr)
                         return 1
-                    print(f"note: the postgres figure was not run: {exc}", file=sys.stderr)
+                    print(f"note: the {figure} figure was not run: {exc}", file=sys.stderr)
             elif figure == "reading":
                 reading_params = (
                     reading.ReadingParams.smoke_sized()
@@ -168,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + reading.table(results["reading"]))
     if "retention" in results:
         print("\n" + retention.table(results["retention"]))
+    if "partitions" in results:
+        print("\n" + partitions.table(results["partitions"]))
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"\nwritten to {args.out}")
     return 0

@@ -15,8 +15,10 @@ from typing import Literal
 from ._record import RetrievalFailureRecord
 
 __all__ = [
+    "PARTITION_INTERVALS",
     "BatchOutcome",
     "Database",
+    "PartitionInterval",
     "QueuedRecord",
     "StoreKind",
     "StoreOptions",
@@ -40,6 +42,10 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 StoreKind = Literal["sqlite", "postgresql"]
 
+#: How a PostgreSQL table the library creates partitioned by ``created_at`` is cut.
+PartitionInterval = Literal["day", "week", "month"]
+PARTITION_INTERVALS: tuple[PartitionInterval, ...] = ("day", "week", "month")
+
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
@@ -60,11 +66,15 @@ class StoreOptions:
         holds before it gives up with a transient error (the writer retries).
       synchronous: SQLite's ``PRAGMA synchronous``; ignored by PostgreSQL.
       connect_timeout: How long opening may wait for a server (PostgreSQL).
+      partition_interval: PostgreSQL: create a missing table partitioned by
+        ``created_at`` in partitions of this interval, and keep partitions
+        made ahead; ``None`` creates the plain table.
     """
 
     busy_timeout: float = 0.1
     synchronous: Synchronous = "NORMAL"
     connect_timeout: float = 10.0
+    partition_interval: PartitionInterval | None = None
 
 
 def is_postgres_url(database: Database) -> bool:

@@ -13,7 +13,7 @@ from typing import final
 
 import trio
 
-from ._database import Database, Synchronous
+from ._database import Database, PartitionInterval, Synchronous
 from ._logger import RetrievalFailureLogger
 from ._redaction import Redactor
 from ._settings import (
@@ -23,6 +23,7 @@ from ._settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_PARTITION_INTERVAL,
     DEFAULT_PURGE_EVERY,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_RETRY_TIMEOUT,
@@ -153,6 +154,7 @@ def open_failure_logger(
     retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
     synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    partition_interval: PartitionInterval | None = DEFAULT_PARTITION_INTERVAL,
     redact: Redactor | None = None,
 ) -> AbstractAsyncContextManager[RetrievalFailureLogger]:
     """Open a :class:`RetrievalFailureLogger` whose writer runs for the ``async with`` block.
@@ -194,6 +196,7 @@ def open_failure_logger(
             retry_timeout=retry_timeout,
             synchronous=synchronous,
             connect_timeout=connect_timeout,
+            partition_interval=partition_interval,
             redact=redact,
         )
     )

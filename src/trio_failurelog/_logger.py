@@ -30,6 +30,7 @@ import trio
 from ._conninfo import check_url
 from ._database import (
     Database,
+    PartitionInterval,
     QueuedRecord,
     StoreKind,
     Synchronous,
@@ -47,6 +48,7 @@ from ._settings import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_PARTITION_INTERVAL,
     DEFAULT_PURGE_EVERY,
     DEFAULT_RETENTION_DAYS,
     DEFAULT_RETRY_TIMEOUT,
@@ -149,6 +151,14 @@ class RetrievalFailureLogger:
       synchronous: SQLite's ``PRAGMA synchronous``. ``"NORMAL"`` (with WAL)
         survives a crash of the process; ``"FULL"`` also a power loss.
       connect_timeout: How long (seconds) opening waits for a PostgreSQL server.
+      partition_interval: PostgreSQL only: ``"day"``, ``"week"`` or
+        ``"month"`` creates a missing table partitioned by ``created_at`` in
+        partitions of that interval (an existing table must already be
+        partitioned by ``created_at``: ``DatabaseSetupError`` otherwise), makes
+        partitions ahead of time and one for a record that finds none, and
+        purges by dropping whole partitions. ``None`` (the default) creates
+        the plain table; a table partitioned by the user or pg_partman is
+        used, and purged by partition, either way. See docs/fleets.md.
       redact: A function from ``str`` to ``str`` applied to ``query_text`` and
         ``error_context`` on the writer's thread just before each batch is
         stored (never in ``log()``); ``query_len`` stays the original's. A
@@ -195,6 +205,7 @@ class RetrievalFailureLogger:
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         synchronous: Synchronous = DEFAULT_SYNCHRONOUS,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        partition_interval: PartitionInterval | None = DEFAULT_PARTITION_INTERVAL,
         redact: Redactor | None = None,
     ) -> None:
         if not isinstance(database, str) and not hasattr(database, "__fspath__"):
@@ -203,6 +214,8 @@ class RetrievalFailureLogger:
             raise RuntimeError(_NOT_TRIO.format(method="RetrievalFailureLogger()"))
         if is_postgres_url(database):
             check_url(str(database))  # ValueError: an "@" libpq would misread
+        elif partition_interval is not None:
+            raise ValueError("partition_interval applies to a PostgreSQL database only")
         self._database = database
         self._settings = settings = LoggerSettings(
             capacity=capacity,
@@ -215,6 +228,7 @@ class RetrievalFailureLogger:
             retry_timeout=retry_timeout,
             synchronous=synchronous,
             connect_timeout=connect_timeout,
+            partition_interval=partition_interval,
             redact=redact,
         )
         # The buffer: a memory channel of ``capacity`` records.

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from ._database import StoreOptions, Synchronous
+from ._database import PARTITION_INTERVALS, PartitionInterval, StoreOptions, Synchronous
 from ._redaction import Redactor, validate_redactor
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_FLUSH_INTERVAL",
+    "DEFAULT_PARTITION_INTERVAL",
     "DEFAULT_PURGE_EVERY",
     "DEFAULT_RETENTION_DAYS",
     "DEFAULT_RETRY_TIMEOUT",
@@ -48,6 +49,8 @@ DEFAULT_RETRY_TIMEOUT: Final[float] = 30.0
 DEFAULT_SYNCHRONOUS: Final[Synchronous] = "NORMAL"
 #: How long opening waits for a PostgreSQL server (seconds).
 DEFAULT_CONNECT_TIMEOUT: Final[float] = 10.0
+#: PostgreSQL: the partitions of a table the logger creates (None: not partitioned).
+DEFAULT_PARTITION_INTERVAL: Final[PartitionInterval | None] = None
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -87,6 +90,7 @@ class LoggerSettings:
     retry_timeout: float = DEFAULT_RETRY_TIMEOUT
     synchronous: Synchronous = DEFAULT_SYNCHRONOUS
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    partition_interval: PartitionInterval | None = DEFAULT_PARTITION_INTERVAL
     redact: Redactor | None = None
 
     def __post_init__(self) -> None:
@@ -110,6 +114,12 @@ class LoggerSettings:
             raise ValueError(
                 f"synchronous must be one of {_SYNCHRONOUS_MODES}, got {self.synchronous!r}"
             )
+        interval = self.partition_interval
+        if interval is not None and interval not in PARTITION_INTERVALS:
+            raise ValueError(
+                f"partition_interval must be one of {PARTITION_INTERVALS} or None,"
+                f" got {self.partition_interval!r}"
+            )
         for name, value in checked.items():  # normalised: ints stay ints, numbers become floats
             object.__setattr__(self, name, value)
 
@@ -120,4 +130,5 @@ class LoggerSettings:
             busy_timeout=self.busy_timeout,
             synchronous=self.synchronous,
             connect_timeout=self.connect_timeout,
+            partition_interval=self.partition_interval,
         )

@@ -42,16 +42,20 @@ from .._float4 import shortest_float4
 from .._protocols import Dialect, Execute, RepeatedRow
 from .._readsql import normalise_query, sql_limit
 from .._table import FIELDS, TABLE
-from .._timetext import format_created_at
+from .._timetext import epoch_seconds, format_created_at
 from ._connect import Connection, connect_for_setup, one_line
 from ._copy import no_nul
-from ._schema import ADVISORY_CLASS, PURGE_LOCK
+from ._partitions import drop_old_partitions
+from ._schema import ADVISORY_CLASS, PURGE_LOCK, purge_sql
 
 __all__ = ["POSTGRES", "PostgresDialect", "PostgresReadConnection"]
 
 #: How long a manual purge waits for the purge lock a logger of the fleet holds
 #: (for one chunk's transaction, normally milliseconds).
 _PURGE_LOCK_WAIT: Final = "30s"
+#: How long a manual purge's partition drop waits for the lock on the table
+#: (writers queue behind it meanwhile); past it, that partition goes by DELETE.
+_DETACH_LOCK_TIMEOUT_MS: Final = 100
 
 _COLUMNS_QUERY: Final = """
 SELECT a.attname FROM pg_attribute a
@@ -272,6 +276,7 @@ class PostgresReadConnection:
                 f"database {self.name}: table {TABLE!r} lacks column(s) {', '.join(missing)}"
             )
         self._conn: Connection = conn
+        self._dropped_before: str | None = None  # the cutoff partitions were dropped for
 
     def __repr__(self) -> str:
         return f"<PostgresReadConnection {self.name}>"
@@ -331,18 +336,27 @@ class PostgresReadConnection:
     def purge_chunk(self, cutoff: str, limit: int) -> int:
         """Delete up to ``limit`` rows with ``created_at`` before ``cutoff`` (UTC text)
         in one transaction, under the advisory lock of the logger's purge (waiting
-        for it up to 30 s). Returns how many. Blocks."""
+        for it up to 30 s). Returns how many. Blocks.
+
+        On a table partitioned by ``created_at``, the first call for a cutoff
+        first detaches and drops every partition wholly older than it (see
+        ``_partitions.drop_old_partitions``, each waiting at most 100 ms for
+        the table's lock), their rows counted in the result beyond ``limit``.
+        """
         conn = self._conn
+        dropped = 0
+        moment = epoch_seconds(cutoff)
         try:
+            if cutoff != self._dropped_before and moment is not None:
+                self._dropped_before = cutoff
+                dropped = drop_old_partitions(
+                    conn, moment, wait=True, lock_timeout_ms=_DETACH_LOCK_TIMEOUT_MS
+                )
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute(f"SET LOCAL lock_timeout = '{_PURGE_LOCK_WAIT}'")
                 cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, PURGE_LOCK))
-                cur.execute(
-                    f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE}"
-                    " WHERE created_at < %s LIMIT %s)",
-                    (cutoff, limit),
-                )
-                return max(cur.rowcount, 0)
+                cur.execute(purge_sql("%s::timestamptz"), (cutoff, cutoff, limit))
+                return dropped + max(cur.rowcount, 0)
         except psycopg.Error as exc:
             raise self._error("cannot purge database", exc) from None
 

@@ -19,6 +19,7 @@ __all__ = [
     "ADVISORY_CLASS",
     "COPY_BINARY_SQL",
     "COPY_SQL",
+    "CREATE_PARTITIONED_TABLE",
     "CREATE_TABLE",
     "HAS_REFERENCE_TYPES",
     "INSERT_SQL",
@@ -27,6 +28,7 @@ __all__ = [
     "SCHEMA_LOCK",
     "check_table",
     "ensure_schema",
+    "purge_sql",
 ]
 
 #: The first key of every advisory lock this library takes (``pg_advisory_*(int4, int4)``);
@@ -44,10 +46,8 @@ INSERT_SQL: Final = (
     f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('%s' for _ in COLUMNS)})"
 )
 
-#: The reference application's table, as its PostgreSQL migration creates it.
-CREATE_TABLE: Final = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    id                   BIGSERIAL PRIMARY KEY,
+# The reference application's columns after ``id``, as its PostgreSQL migration creates them.
+_COLUMNS_DDL: Final = """
     conversation_id      BIGINT,
     turn_index           BIGINT NOT NULL DEFAULT 0,
     failure_type         TEXT   NOT NULL
@@ -61,8 +61,24 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     latency_ms           BIGINT NOT NULL DEFAULT 0,
     edge_types           TEXT,
     error_context        TEXT,
-    created_at           TIMESTAMPTZ NOT NULL DEFAULT NOW()
+    created_at           TIMESTAMPTZ NOT NULL DEFAULT NOW()"""
+
+#: The reference application's table, as its PostgreSQL migration creates it.
+CREATE_TABLE: Final = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id                   BIGSERIAL PRIMARY KEY,{_COLUMNS_DDL}
 )
+"""
+
+#: The same columns partitioned by range of ``created_at`` (``partition_interval``):
+#: a primary key of a partitioned table must hold the partition key, so it is
+#: ``(id, created_at)``; ``id`` still comes from its sequence, unique.
+#: Partitions are made by ``_partitions.make_partitions``.
+CREATE_PARTITIONED_TABLE: Final = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id                   BIGSERIAL,{_COLUMNS_DDL},
+    PRIMARY KEY (id, created_at)
+) PARTITION BY RANGE (created_at)
 """
 
 # The three indexed columns. An existing table that already has an index led by
@@ -207,8 +223,11 @@ _CREATE_RACES: Final = (
 _CREATE_ATTEMPTS: Final = 5
 
 
-def ensure_schema(conn: psycopg.Connection[Any]) -> None:
+def ensure_schema(conn: psycopg.Connection[Any], *, partitioned: bool = False) -> None:
     """Create the table and its indexes when missing, or check the existing table.
+
+    ``partitioned``: a missing table is created partitioned by range of
+    ``created_at`` (:data:`CREATE_PARTITIONED_TABLE`), with no partition yet.
 
     ``conn`` must be in autocommit mode. Runs in one transaction under an
     advisory lock (:data:`SCHEMA_LOCK`), so that processes of ours starting at
@@ -220,7 +239,7 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_CLASS, SCHEMA_LOCK))
                 if not check_table(conn):
-                    conn.execute(CREATE_TABLE)
+                    conn.execute(CREATE_PARTITIONED_TABLE if partitioned else CREATE_TABLE)
                 _check_privileges(conn)
                 indexed = {name for (name,) in conn.execute(_LEADING_INDEXED_QUERY, (TABLE,))}
                 for column in _INDEXED_COLUMNS:
@@ -232,3 +251,17 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
         except _CREATE_RACES:
             if attempt == _CREATE_ATTEMPTS - 1:
                 raise
+
+
+def purge_sql(cutoff: str) -> str:
+    """The chunked DELETE of the retention purge, with parameters (cutoff, cutoff, limit).
+
+    ``cutoff`` is an SQL expression of one parameter giving the instant. The
+    outer test of ``created_at`` lets PostgreSQL prune the partitions of a
+    partitioned table (only the boundary one and a default one are searched
+    for the ids); on a plain table it changes nothing.
+    """
+    return (
+        f"DELETE FROM {TABLE} WHERE created_at < {cutoff} AND id IN"
+        f" (SELECT id FROM {TABLE} WHERE created_at < {cutoff} LIMIT %s)"
+    )

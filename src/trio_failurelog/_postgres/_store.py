@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .._conninfo import redact_url, scrub, url_secrets
 from .._database import BatchOutcome, QueuedRecord, StoreKind, StoreOptions
 from .._errors import DatabaseSetupError, IncompatibleSchemaError
 from .._table import TABLE, RowByRow, SecondText, insert_one_by_one
+from .._timetext import epoch_seconds
 from ._connect import (
     FATAL_CONNECT_STATES,
     ConnectError,
@@ -45,6 +47,7 @@ from ._connect import (
     sqlstate,
 )
 from ._copy import BINARY_TYPES, C_DUMPERS, binary_rows, copy_text, insert_row
+from ._partitions import ahead_span, drop_old_partitions, make_partitions, read_layout
 from ._schema import (
     ADVISORY_CLASS,
     COPY_BINARY_SQL,
@@ -53,6 +56,7 @@ from ._schema import (
     INSERT_SQL,
     PURGE_LOCK,
     ensure_schema,
+    purge_sql,
 )
 
 __all__ = ["PostgresStore", "PostgresStoreError"]
@@ -73,6 +77,15 @@ _TRANSIENT_STATES: Final = frozenset(
 # How long write_batch waits for a transaction whose COMMIT got no answer to
 # finish on the server before leaving it for the next call to ask about.
 _SETTLE_WAIT: Final = 2.0
+
+# How often (seconds) a logger with partition_interval makes sure the
+# partitions ahead exist, besides at open and at each retention purge: a
+# catalog query under an advisory lock, so that a process that never purges
+# (retention_days=None) still keeps ahead.
+_AHEAD_RECHECK: Final = 3600.0
+
+# "check_violation": what COPY raises for a row that no partition takes.
+_CHECK_VIOLATION: Final = "23514"
 
 
 class PostgresStoreError(Exception):
@@ -98,8 +111,12 @@ class _Txn:
     #: pg_relation_filenode() of the table, locked against ALTER TABLE for the
     #: transaction: it changes whenever a column changes type (the table is
     #: rewritten then), or the table is dropped or truncated. None: no table,
-    #: or one with no storage of its own (partitioned): such a table gets text.
+    #: or one with no storage of its own (partitioned).
     table_file: int | None = None
+    #: For a table with no storage of its own (partitioned), whether its
+    #: columns have the reference types, checked in this transaction: there is
+    #: no file whose change would tell that a type changed. None otherwise.
+    reference_types: bool | None = None
 
 
 @dataclass(slots=True)
@@ -142,6 +159,15 @@ class PostgresStore:
         self._checked_file: int | None = None  # the table file whose types were checked
         self._reference_types = False  # what that check found
         self._second_text = SecondText()
+        self._interval = options.partition_interval
+        # Whether the table is partitioned by range of created_at (read at
+        # each connect): retention then drops whole partitions.
+        self._partitioned = read_layout(conn) is not None
+        # When the partitions ahead are next checked (open made them).
+        self._ahead_due = math.inf if self._interval is None else time.time() + _AHEAD_RECHECK
+        # The cutoff whose old partitions were last dropped: a purge round's
+        # further chunks (one cutoff) go straight to DELETE.
+        self._dropped_before: float | None = None
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.name}>"
@@ -161,7 +187,7 @@ class PostgresStore:
         name = repr(redact_url(url))
         conn = connect_for_setup(url, name, secrets, options)
         try:
-            ensure_schema(conn)
+            _setup(conn, options)
         except IncompatibleSchemaError as exc:
             conn.close()
             raise IncompatibleSchemaError(f"database {name}: {exc}") from None
@@ -206,7 +232,8 @@ class PostgresStore:
             transient = exc.sqlstate not in FATAL_CONNECT_STATES and not exc.refused
             raise PostgresStoreError(str(exc), transient=transient) from None
         try:
-            ensure_schema(conn)
+            _setup(conn, self._options)
+            self._partitioned = read_layout(conn) is not None
         except DatabaseSetupError as exc:  # the table's shape or our privileges changed
             conn.close()
             raise PostgresStoreError(f"database {self.name}: {exc}", transient=False) from None
@@ -237,22 +264,28 @@ class PostgresStore:
 
         Returns a cursor and the transaction. The lock (``ROW EXCLUSIVE``, what
         COPY takes anyway) keeps ALTER TABLE out until COMMIT, so what
-        :meth:`_has_reference_types` finds holds for the transaction.
+        :meth:`_has_reference_types` finds holds for the transaction. ``ONLY``:
+        a column's type can change only through the table itself, and a
+        partitioned table's partitions are locked by COPY as rows go into
+        them (locking all, each batch, would take a lock per partition).
+        A partitioned table's types are checked here, in the same round trip.
         """
         cur = conn.cursor()
         # One round trip for all (a whole-number text, safe to inline): per
         # batch it is measurable against raw COPY.
         cur.execute(
             f"BEGIN; SET LOCAL lock_timeout = {self._lock_timeout};"
-            f" LOCK TABLE {TABLE} IN ROW EXCLUSIVE MODE;"
+            f" LOCK TABLE ONLY {TABLE} IN ROW EXCLUSIVE MODE;"
             " SELECT txid_current(), pg_postmaster_start_time(),"
-            f" pg_relation_filenode(to_regclass('{TABLE}'))"
+            f" pg_relation_filenode(to_regclass('{TABLE}')),"
+            f" CASE WHEN pg_relation_filenode(to_regclass('{TABLE}')) IS NULL"
+            f" THEN {HAS_REFERENCE_TYPES} END"
         )
         while cur.nextset():  # the last statement's row
             pass
         row = cur.fetchone()
         assert row is not None
-        return cur, _Txn(int(row[0]), row[1], row[2])
+        return cur, _Txn(int(row[0]), row[1], row[2], row[3])
 
     def _has_reference_types(self, cur: Cursor, txn: _Txn) -> bool:
         """Whether the table's columns have the reference types, so binary COPY fits.
@@ -262,10 +295,11 @@ class PostgresStore:
         table's file is another than last time: a column changing type
         rewrites the table into a new file, and a table dropped and made
         again has one too. Checking every transaction cost about 0.2 ms a
-        batch (measured), about 5% of writing it.
+        batch (measured), about 5% of writing it. A partitioned table has no
+        file: its answer came with BEGIN (:meth:`_begin`).
         """
         if txn.table_file is None:
-            return False  # no table (COPY will say so), or a partitioned one
+            return bool(txn.reference_types)  # partitioned, or no table (COPY will say so)
         if txn.table_file != self._checked_file:
             row = cur.execute(f"SELECT {HAS_REFERENCE_TYPES}").fetchone()
             self._reference_types = bool(row is not None and row[0])
@@ -364,6 +398,8 @@ class PostgresStore:
         written; if it was rolled back, it is written again; if that cannot be
         known, a non-transient error says so (never a duplicate).
         """
+        if time.time() >= self._ahead_due:
+            self._make_ahead()
         pending = self._pending
         if pending is not None:
             if pending.items is items:  # the writer retrying that batch
@@ -385,13 +421,24 @@ class PostgresStore:
     def _write_rows(
         self, items: Sequence[QueuedRecord], sent: Callable[[], object] | None
     ) -> BatchOutcome | None:
-        """One transaction; ``None`` when its COMMIT was lost and the server rolled it back."""
+        """One transaction; ``None`` when its COMMIT was lost and the server rolled it back.
+
+        A row that no partition takes has one made for it (with
+        ``partition_interval``) and the batch is sent again; a row still refused
+        then sends the batch row by row, each row its own verdict.
+        """
+
+        def copy(cur: Cursor, txn: _Txn) -> BatchOutcome:
+            return self._copy(cur, items, sent, txn)
+
         try:
-            outcome, txn, answered = self._transaction(
-                lambda cur, txn: self._copy(cur, items, sent, txn),
-                "cannot write a batch",
-            )
-        except psycopg.Error:  # a row was refused
+            try:
+                outcome, txn, answered = self._transaction(copy, "cannot write a batch")
+            except psycopg.Error as exc:  # a row was refused
+                if not self._made_partitions_for(items, exc):
+                    raise
+                outcome, txn, answered = self._transaction(copy, "cannot write a batch")
+        except psycopg.Error:
             rows = [insert_row(item, self._created_at) for item in items]
             outcome, txn, answered = self._transaction(
                 lambda cur, _txn: insert_one_by_one(cur.execute, rows, _ROW_BY_ROW, _refusal),
@@ -401,6 +448,60 @@ class PostgresStore:
             return outcome
         self._pending = _Pending(txn, items, outcome)
         return outcome if self._settle(self._pending) else None
+
+    # ------------------------------------------------------------ partitions
+
+    def _make_partitions(self, spans: list[tuple[float, float]]) -> int:
+        """Make the partitions ``spans`` lack (see ``_partitions.make_partitions``).
+
+        Raises psycopg's errors (the connection dropped when it broke) and
+        :exc:`PostgresStoreError` when the server cannot be reached.
+        """
+        assert self._interval is not None
+        conn = self._ready()
+        try:
+            return make_partitions(
+                conn, self._interval, spans, lock_timeout_ms=int(self._lock_timeout)
+            )
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                self._drop()
+            raise
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        if not isinstance(exc, PostgresStoreError):
+            exc = self._error(what, exc, transient=False)
+            what = ""
+        log.warning("trio_failurelog: %s%s%s", what, ": " if what else "", exc)
+
+    def _make_ahead(self) -> None:
+        """Make the partitions ahead of now; on failure warn (a row finding no
+        partition still gets one: see :meth:`_made_partitions_for`)."""
+        now = time.time()
+        self._ahead_due = now + _AHEAD_RECHECK
+        if self._interval is None or not self._partitioned:
+            return
+        try:
+            self._make_partitions([ahead_span(now, self._interval)])
+        except (psycopg.Error, PostgresStoreError) as exc:
+            self._warn(f"cannot make partitions ahead in {self.name}", exc)
+
+    def _made_partitions_for(self, items: Sequence[QueuedRecord], error: psycopg.Error) -> bool:
+        """After ``error`` refused a batch: whether partitions were made for rows
+        of ``items`` that none took (then the batch is worth sending again)."""
+        if self._interval is None or not self._partitioned or sqlstate(error) != _CHECK_VIOLATION:
+            return False
+        moments = [  # the instants stored: a stamp goes to the microsecond (_created_at)
+            int(stamp * 1e6) / 1e6
+            if record.created_at is None
+            else epoch_seconds(record.created_at)
+            for record, stamp in items
+        ]
+        try:
+            return self._make_partitions([(m, m) for m in moments if m is not None]) > 0
+        except (psycopg.Error, PostgresStoreError) as exc:
+            self._warn(f"cannot make a partition for a row in {self.name}", exc)
+            return False
 
     def _forget(self, pending: _Pending) -> None:
         """The writer gave up on ``pending`` (counted failed): say if it did commit."""
@@ -495,8 +596,28 @@ class PostgresStore:
 
         Only one process of a fleet purges at a time: one that finds another
         purging (an advisory lock, per transaction) deletes nothing and
-        returns 0. Raises :exc:`PostgresStoreError`.
+        returns 0. On a table partitioned by ``created_at``, the first call
+        for a cutoff first detaches and drops every partition wholly older
+        than ``older_than`` (see ``_partitions.drop_old_partitions``; their
+        rows are counted in the result, beyond ``limit``), and with
+        ``partition_interval`` makes the partitions ahead. Raises
+        :exc:`PostgresStoreError`.
         """
+        dropped = 0
+        if self._partitioned and older_than != self._dropped_before:
+            self._dropped_before = older_than
+            conn = self._ready()
+            try:
+                dropped = drop_old_partitions(
+                    conn, older_than, wait=False, lock_timeout_ms=int(self._lock_timeout)
+                )
+            except psycopg.Error as exc:
+                if conn.broken or conn.closed:
+                    self._drop()
+                raise self._error(
+                    "cannot drop old partitions", exc, transient=sqlstate(exc) in _TRANSIENT_STATES
+                ) from None
+            self._make_ahead()
 
         def delete(cur: Cursor, _txn: _Txn) -> int:
             row = cur.execute(
@@ -504,11 +625,7 @@ class PostgresStore:
             ).fetchone()
             if row is None or not row[0]:
                 return 0
-            cur.execute(
-                f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE}"
-                " WHERE created_at < to_timestamp(%s) LIMIT %s)",
-                (older_than, limit),
-            )
+            cur.execute(purge_sql("to_timestamp(%s)"), (older_than, older_than, limit))
             return max(cur.rowcount, 0)
 
         try:
@@ -520,7 +637,7 @@ class PostgresStore:
             raise PostgresStoreError(
                 f"connection to {self.name} lost during the COMMIT of a purge", transient=True
             )
-        return deleted
+        return dropped + deleted
 
     def is_transient(self, error: Exception) -> bool:
         """Whether ``error`` goes away when retried: a lost connection, the server
@@ -534,6 +651,37 @@ class PostgresStore:
     def close(self) -> None:
         """Close the connection."""
         self._drop()
+
+
+def _setup(conn: Connection, options: StoreOptions) -> None:
+    """Check or create the table (partitioned with ``partition_interval``) and
+    make the partitions ahead (a lock held too long only warns: they are made
+    at the next chance, or for the first row that finds none).
+
+    Raises :exc:`DatabaseSetupError` when ``partition_interval`` is given for
+    a table that is not partitioned by range of ``created_at``, and psycopg's
+    errors.
+    """
+    interval = options.partition_interval
+    ensure_schema(conn, partitioned=interval is not None)
+    if interval is None:
+        return
+    if read_layout(conn) is None:
+        raise DatabaseSetupError(
+            f"partition_interval={interval!r}, but table {TABLE!r} exists and is not"
+            " partitioned by range of created_at (see docs/fleets.md to convert it)"
+        )
+    try:
+        make_partitions(
+            conn,
+            interval,
+            [ahead_span(time.time(), interval)],
+            lock_timeout_ms=max(1, round(options.busy_timeout * 1000)),
+        )
+    except psycopg.errors.LockNotAvailable as exc:
+        # Busy (another session's schema change, a default partition being
+        # read): not worth failing the open; the write path makes them later.
+        log.warning("trio_failurelog: partitions ahead not made yet: %s", one_line(str(exc)))
 
 
 _ROW_BY_ROW: Final = RowByRow(
