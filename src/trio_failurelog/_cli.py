@@ -475,7 +475,7 @@ def _export(args: argparse.Namespace, out: Console) -> int:
     progress = Console(sys.stderr, use_rich=False) if args.output else None
     with FailureReader(args.database) as reader:
         total = reader.count(**_filters(args))
-        records = reader.query(**_filters(args), oldest_first=True)
+        rows = reader._rows(**_filters(args))  # no records built: see write_csv
 
         def on_row(count: int) -> None:
             if progress is not None and (count % 1000 == 0 or count == total):
@@ -483,9 +483,9 @@ def _export(args: argparse.Namespace, out: Console) -> int:
 
         with _output_file(args.output, fmt == "csv", args.database) as stream:
             if fmt == "csv":
-                count = write_csv(records, stream, on_row, neutralise=not args.raw)
+                count = write_csv(rows, stream, on_row, neutralise=not args.raw)
             else:
-                count = write_jsonl(records, stream, on_row)
+                count = write_jsonl(rows, stream, on_row)
         everything = reader.count() if count == 0 else None
     if progress is not None:
         progress.clear_status()
