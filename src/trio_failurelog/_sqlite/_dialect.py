@@ -7,6 +7,7 @@ blocks on the statement it runs.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Final
 
 from .._protocols import Execute, RepeatedRow
@@ -16,6 +17,18 @@ from .._table import TABLE
 #: Julian day 0 (4714 BC) in POSIX seconds: no text strftime reads is earlier
 #: (a bare number is read as a Julian day number).
 _YEAR_ZERO: Final = -210866760000
+
+#: Whether this SQLite has unixepoch() (3.38): the integer strftime('%s') writes
+#: as text, from the same parse, without the text and its cast back.
+_HAS_UNIXEPOCH: Final = sqlite3.sqlite_version_info >= (3, 38)
+
+
+def _epoch_seconds_sql(text: str) -> str:
+    """SQL for the POSIX seconds of the time text ``text`` (SQL), NULL when it is no time."""
+    if _HAS_UNIXEPOCH:
+        return f"unixepoch({text})"
+    return f"CAST(strftime('%s', {text}) AS INTEGER)"  # pragma: no cover - SQLite < 3.38
+
 
 __all__ = ["NORMALISED_QUERY_SQL", "NORMALISE_FUNCTION", "SQLITE", "SQLiteDialect"]
 
@@ -47,7 +60,7 @@ class SQLiteDialect:
             raise ValueError(f"bucket width must be at least 1, got {width}")
         # The whole seconds only: SQLite reads a fraction to the millisecond,
         # rounding, so 12:00:00.9995 would land in the bucket of 12:00:01.
-        seconds = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
+        seconds = _epoch_seconds_sql("substr(created_at, 1, 19)")
         # The text is parsed once: shifted by whole buckets past Julian day 0 (the
         # earliest time strftime reads), every time is positive, and SQLite's integer
         # division, which truncates, then floors.
