@@ -82,11 +82,16 @@ class SQLiteDialect:
         """The ``top`` failing queries seen at least twice (by ``normalise_query``,
         registered on the connection), most often first, then most recent, then
         by text. Blocks."""
+        # The key is a column of a subquery that is not flattened (LIMIT -1:
+        # no limit): written into the GROUP BY's sort and the result alike, a
+        # key computed in the outer statement calls normalise_query twice a row.
         rows = execute(
-            f"SELECT {NORMALISED_QUERY_SQL} AS normalised, count(*), max(created_at), "
+            f"SELECT normalised, count(*), max(created_at), "
             f"{_distinct_json_list_sql('failure_type')}, "
             f"{_distinct_json_list_sql('retrieval_strategy')} "
-            f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
+            f"FROM (SELECT {NORMALISED_QUERY_SQL} AS normalised, created_at, failure_type, "
+            f"retrieval_strategy FROM {TABLE}{where} LIMIT -1) "
+            "GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
             "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
             [*params, sql_limit(top)],
         )
