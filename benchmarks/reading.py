@@ -456,28 +456,19 @@ def table(results: dict[str, Any]) -> str:
         ("report_7d", "report --since 7d"),
         ("report_90d", "report --since 90d"),
         ("postgres_report_90d", "PostgreSQL report --since 90d"),
-    ):
-        if key in results:
-            entry = results[key]
-            lines.append(
-                f"  {what:<36} {entry['seconds']:8.2f} s"
-                f"   CPU {entry.get('cpu_seconds', math.nan):6.2f} s"
-                f"   peak RSS {entry['peak_rss_mb']:7.0f} MB"
-                f" (baseline {entry['baseline_rss_mb']:.0f} MB)"
-            )
-    for key, what in (
         ("plain_csv_loop", "plain sqlite3 -> csv.writer loop"),
         ("export_csv", "export --format csv"),
         ("export_jsonl", "export --format jsonl"),
     ):
         if key in results:
             entry = results[key]
+            speed = entry.get("rows_per_second")
             lines.append(
                 f"  {what:<36} {entry['seconds']:8.2f} s"
-                f"   CPU {entry['cpu_seconds']:6.2f} s"
+                f"   CPU {entry.get('cpu_seconds', math.nan):6.2f} s"
                 f"   peak RSS {entry['peak_rss_mb']:7.0f} MB"
                 f" (baseline {entry['baseline_rss_mb']:.0f} MB)"
-                f"   {entry['rows_per_second']:,.0f} rows/s"
+                + ("" if speed is None else f"   {speed:,.0f} rows/s")
             )
     ratios = results["ratios"]
     lines.append(

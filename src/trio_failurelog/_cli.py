@@ -30,7 +30,7 @@ from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
 from ._outfile import private_text_file
 from ._reader import FailureReader
-from ._readsql import failure_type_name
+from ._readsql import Filters, failure_type_name
 from ._summary import FailureSummary
 from ._timetext import TimeBound, created_at_text, epoch_seconds
 
@@ -475,7 +475,7 @@ def _export(args: argparse.Namespace, out: Console) -> int:
     progress = Console(sys.stderr, use_rich=False) if args.output else None
     with FailureReader(args.database) as reader:
         total = reader.count(**_filters(args))
-        rows = reader._rows(**_filters(args))  # no records built: see write_csv
+        rows = reader._rows(Filters.build(**_filters(args)))  # no records: see write_csv
 
         def on_row(count: int) -> None:
             if progress is not None and (count % 1000 == 0 or count == total):

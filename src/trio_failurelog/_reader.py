@@ -164,26 +164,12 @@ class FailureReader:
         while (page := self._core.next_page(pager)) is not None:
             yield from page
 
-    def _rows(
-        self,
-        *,
-        since: TimeBound | None = None,
-        until: TimeBound | None = None,
-        failure_type: FailureTypeChoice | None = None,
-        strategy: Choice | None = None,
-        conversation_id: int | None = None,
-        page_size: int = 2000,
-    ) -> Iterator[tuple[Any, ...]]:
-        """:meth:`query`'s rows, oldest first, as rows of ``_readsql.SELECT``
+    def _rows(self, filters: Filters, page_size: int = 2000) -> Iterator[tuple[Any, ...]]:
+        """The rows ``filters`` match, oldest first, as rows of ``_readsql.SELECT``
         (values as stored, no records built: the export's fast path). Lazy and
-        paged as :meth:`query`, with bigger pages; each page blocks. Argument
-        errors raise at the call, as :meth:`query`'s."""
-        pager = self._core.pager(
-            _query_plan(
-                since, until, failure_type, strategy, conversation_id, None, True, page_size
-            )
-        )
-        return self._row_pages(pager)
+        paged as :meth:`query`, with bigger pages; each page blocks."""
+        check_count("page_size", page_size, minimum=1)
+        return self._row_pages(self._core.pager(_QueryPlan(filters, None, True, page_size)))
 
     def _row_pages(self, pager: Pager) -> Iterator[tuple[Any, ...]]:
         while (rows := self._core.next_rows(pager)) is not None:
