@@ -1,6 +1,9 @@
-"""Writing records out as JSON Lines or CSV, one row at a time (constant memory).
+"""Writing failures out as JSON Lines or CSV, one row at a time (constant memory).
 
-Both writers block on the stream they write to. JSON Lines is exact: reading
+The writers take the readers' rows, not records: building a record per row
+cost more than the rest of an export together. What they write is what the
+record of each row gives (:func:`record_to_dict`), byte for byte. Both
+writers block on the stream they write to. JSON Lines is exact: reading
 it back gives every value as stored. CSV writes ``NULL`` as an empty field, so
 an empty ``error_context`` and a missing one look the same there; ``edge_types``
 is the JSON array text in both formats' terms (a list in JSON Lines).
