@@ -17,13 +17,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from . import hot_path, latency, memory, postgres, reading, throughput
+from . import hot_path, latency, memory, postgres, reading, retention, throughput
 from ._common import Params
 from ._report import table, targets
 
 #: Every figure, in the order they run. Memory goes first, while this process is
 #: small: its subprocess then starts from a small parent.
-FIGURES: Final = ("memory", "hot_path", "throughput", "latency", "postgres", "reading")
+FIGURES: Final = (
+    "memory",
+    "hot_path",
+    "throughput",
+    "latency",
+    "postgres",
+    "reading",
+    "retention",
+)
 #: What runs when --only is not given: all but PostgreSQL, which needs a server.
 
 
@@ -72,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="reading figure: rows in the big table (default 1,000,000; the issue's: 10,000,000)",
+    )
+    parser.add_argument(
+        "--retention-rows",
+        type=int,
+        default=None,
+        help="retention figure: rows in the table (default 1,000,000; the issue's: 10,000,000)",
     )
     parser.add_argument(
         "--reading-pg",
@@ -131,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
                     if args.reading_pg:
                         url = stack.enter_context(postgres._server_url(args.pg_url))
                     results["reading"] = reading.run(reading_params, directory, url)
+            elif figure == "retention":
+                retention_params = (
+                    retention.RetentionParams.smoke_sized()
+                    if params.smoke
+                    else retention.RetentionParams.full(args.retention_rows)
+                )
+                results["retention"] = retention.run(retention_params, directory)
             else:
                 results["latency"] = latency.run(params, directory)
     results["meta"]["seconds"] = time.perf_counter() - started
@@ -145,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if "reading" in results:
         print("\n" + reading.table(results["reading"]))
+    if "retention" in results:
+        print("\n" + retention.table(results["retention"]))
     args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"\nwritten to {args.out}")
     return 0

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
-from trio_failurelog import TABLE, LoggerStatistics, RetrievalFailureRecord
+from trio_failurelog import (
+    TABLE,
+    LoggerStatistics,
+    RetrievalFailureLogger,
+    RetrievalFailureRecord,
+)
 from trio_failurelog._cli import main
 
 
@@ -56,3 +63,30 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
         code = int(exit.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+async def log_until_done(failures: RetrievalFailureLogger, blocking: Callable[[], object]) -> int:
+    """Run ``blocking`` on a thread; meanwhile log ``record(0)``, ``record(1)``, ...
+    through ``failures``, one flush (one commit) each. Return how many were logged."""
+    logged = 0
+    done = trio.Event()
+
+    async def run_it() -> None:
+        try:
+            await trio.to_thread.run_sync(blocking)
+        finally:
+            done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_it)
+        while not done.is_set():
+            failures.log(record(logged))
+            logged += 1
+            await failures.flush()  # one commit each: the lock is wanted that often
+    return logged
+
+
+def on_disk(path: Path) -> int:
+    """Bytes of an SQLite file and its WAL."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)

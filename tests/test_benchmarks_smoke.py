@@ -36,7 +36,8 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     done = subprocess.run(
         [
             *(sys.executable, "-W", "error", "-m", "benchmarks", "--smoke", "--out", str(out)),
-            *("--only", "memory,hot_path,throughput,latency,reading"),  # postgres: tests/postgres
+            # postgres: in tests/postgres
+            *("--only", "memory,hot_path,throughput,latency,reading,retention"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -169,3 +170,32 @@ def test_reading_compares_the_export_with_the_plain_loop(
     assert reading["export_csv"]["bytes"] == reading["plain_csv_loop"]["bytes"]
     assert _finite(reading["ratios"]["export_csv_vs_plain_loop"])
     assert "export csv speed / plain loop" in stdout
+
+
+def test_retention_reports_every_purge_and_the_vacuum(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    results, stdout = smoke_run
+    retention = results["retention"]
+    third = retention["rows"] // 3
+    for key in ("before", "existing", "new"):
+        entry = retention[key]
+        # The oldest third, give or take the generator's jitter at the cutoff.
+        assert abs(entry["rows_purged"] - third) <= third // 10, key
+        assert entry["commits"] > 0
+        for field in ("commit_p50_ms", "commit_p99_ms", "commit_max_ms", "longest_gap_ms"):
+            assert _finite(entry[field]), (key, field)
+        assert _finite(entry["purge_seconds"])
+        for run in entry["runs"]:  # the logger lost nothing while the purge ran
+            assert (run["written"], run["failed"]) == (run["offered"] - run["dropped"], 0)
+    # A file the library made shrinks as it is purged; a reference one keeps its size.
+    assert retention["new"]["bytes_after"] < retention["new"]["bytes_before"]
+    assert retention["existing"]["bytes_after"] >= retention["existing"]["bytes_before"]
+    vacuum = retention["vacuum"]
+    assert (vacuum["auto_vacuum_before"], vacuum["auto_vacuum_after"]) == ("none", "incremental")
+    assert vacuum["bytes_after"] < vacuum["bytes_before"]
+    assert (vacuum["written"], vacuum["failed"]) == (vacuum["offered"] - vacuum["dropped"], 0)
+    assert _finite(vacuum["peak_extra_disk_bytes"])
+    for ratio in retention["ratios"].values():
+        assert _finite(ratio)
+    assert "Figure 8: purging the oldest third" in stdout

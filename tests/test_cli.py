@@ -16,6 +16,7 @@ from trio_failurelog._report import duration_text
 from trio_failurelog._table import TABLE
 
 from ._failuredb import insert, make_db, row, stored_rows
+from ._helpers import on_disk
 from ._helpers import run_cli as run
 from .test_summary import ROWS, T0, T1
 
@@ -118,6 +119,9 @@ def test_report_since_duration_counts_back_from_now(
         (["purge", "{missing}", "--older-than", "30d"], "does not exist"),
         (["purge", "{db}"], "the following arguments are required: --older-than"),
         (["purge", "{db}", "--older-than", "30x"], "invalid duration '30x'"),
+        (["purge", "{db}", "--older-than", "1d", "--vacuum", "--dry-run"], "do not go together"),
+        (["purge", "{missing}", "--older-than", "1d", "--vacuum"], "does not exist"),
+        (["purge", "{other}", "--older-than", "1d", "--vacuum"], "has no table"),
         (["demo", "--duration", "0"], "must be positive"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "the following arguments are required: COMMAND"),
@@ -197,6 +201,52 @@ def test_purge_dry_run_then_for_real(capsys: pytest.CaptureFixture[str], tmp_pat
     assert [r["query_text"] for r in stored_rows(path)] == ["new"]
     code, out, _ = run(capsys, "purge", str(path), "--older-than", "2999-01-01T00:00:01")
     assert (code, out.split()[:2]) == (0, ["deleted", "1"])
+
+
+def _reference_file(path: Path) -> Path:
+    """A reference application's file (auto_vacuum NONE): 3000 old rows of 300 bytes, 2 new."""
+    rows = [row("no_hit", "s", f"q{i} " + "x" * 300, "2020-01-01 00:00:00") for i in range(3000)]
+    return make_db(path, [*rows, *(row("no_hit", "s", f"new {i}", "2999-01-01") for i in (0, 1))])
+
+
+def test_purge_says_what_a_reference_file_keeps_and_vacuum_gives_it_back(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = _reference_file(tmp_path / "ref.db")
+    code, out, err = run(capsys, "purge", str(path), "--older-than", "30d")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith("deleted 3,000 rows older than ")
+    assert lines[1].startswith("the file keeps 1.")  # MB of free pages
+    assert lines[1].endswith("--vacuum gives them back to the OS")
+    assert len(lines) == 2
+    before = on_disk(path)
+    code, out, err = run(capsys, "purge", str(path), "--older-than", "30d", "--vacuum")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith("deleted 0 rows older than ")
+    assert lines[1].startswith(f"vacuumed: {before / 1e6:,.1f} MB -> ")
+    assert lines[1].endswith(
+        "; auto_vacuum now incremental (was none): later purges give space back by themselves"
+    )
+    assert on_disk(path) < before / 2
+    assert [r["query_text"] for r in stored_rows(path)] == ["new 0", "new 1"]
+    # Incremental from now on: the next purge gives its space back, says nothing more.
+    code, out, _ = run(capsys, "purge", str(path), "--older-than", "2999-01-01T00:00:01")
+    assert (code, out.splitlines()) == (0, [out.splitlines()[0]])
+    code, out, _ = run(capsys, "purge", str(path), "--older-than", "1d", "--vacuum")
+    assert out.splitlines()[1].endswith(" MB on disk")  # nothing turned on: it already was
+
+
+def test_purge_vacuum_refuses_a_postgresql_url_before_deleting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://me:s3cret@nowhere.invalid/db"  # never reached
+    code, out, err = run(capsys, "purge", url, "--older-than", "30d", "--vacuum")
+    assert (code, out) == (1, "")
+    assert "--vacuum is for SQLite files" in err
+    assert err.count("\n") == 1
+    assert "s3cret" not in err
 
 
 def test_purge_refuses_a_file_that_is_not_a_database(

@@ -178,17 +178,15 @@ def test_every_way_in_refuses_the_url_without_showing_the_password(password: str
     url = f"postgresql://user:{password}@127.0.0.1:1/db"
     expected = _refusal("postgresql://user:***@127.0.0.1:1/db")
 
-    def hidden(text: str) -> None:
-        assert expected in text or text == ""
-        leftover = text.replace(expected, "")
-        for piece in password.split("@"):
-            if piece not in "trio-failurelog: error: report export tail purge (see --help)":
-                assert piece not in leftover, (piece, text)
+    def hidden(error: BaseException) -> None:
+        # Whole-text equality: a search for each piece of the password found
+        # one-letter pieces in the words around it (a piece "V" in "ValueError").
+        assert str(error) == expected
+        assert repr(error) == f"{type(error).__name__}({expected!r})"
 
     with pytest.raises(ValueError, match="%40") as caught:
         RetrievalFailureLogger(url)
-    hidden(str(caught.value))
-    hidden(repr(caught.value))
+    hidden(caught.value)
 
     async def open_it() -> None:
         async with open_failure_logger(url):
@@ -196,13 +194,13 @@ def test_every_way_in_refuses_the_url_without_showing_the_password(password: str
 
     with pytest.raises(ValueError, match="%40") as caught:
         trio.run(open_it)
-    hidden(str(caught.value))
+    hidden(caught.value)
     with pytest.raises(ValueError, match="%40") as caught:
         FailureReader(url)
-    hidden(str(caught.value))
+    hidden(caught.value)
     with pytest.raises(ValueError, match="%40") as caught:
         purge_older_than(url, "2024-01-01")
-    hidden(str(caught.value))
+    hidden(caught.value)
     for argv in (
         ["report", url],
         ["export", url],

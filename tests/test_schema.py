@@ -1,7 +1,9 @@
-"""The table: created as the reference describes, foreign tables checked, indexes not doubled."""
+"""The table: created as the reference describes, foreign tables checked, indexes not doubled;
+new files with incremental auto_vacuum, other files left as they are."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,10 +11,15 @@ from pathlib import Path
 import pytest
 
 from trio_failurelog import SCHEMA_VERSION, TABLE, IncompatibleSchemaError
-from trio_failurelog._sqlite._schema import ensure_schema
+from trio_failurelog._sqlite import SQLiteStore
+from trio_failurelog._sqlite._schema import INSERT_SQL, check_table, ensure_schema
 from trio_failurelog._table import COLUMNS
 
-from ._failuredb import REFERENCE_DDL  # the table as the reference application creates it
+from ._failuredb import (
+    REFERENCE_DDL,  # the table as the reference application creates it
+    row,
+    stored_rows,
+)
 
 
 @pytest.fixture
@@ -146,3 +153,48 @@ def test_incompatible_tables_are_refused_with_the_reason(
     with pytest.raises(IncompatibleSchemaError, match=message):
         ensure_schema(conn)
     assert not conn.in_transaction
+
+
+# ---------------------------------------------------------------- auto_vacuum
+
+
+def _open_store(path: Path) -> None:
+    SQLiteStore.open(path, busy_timeout=1.0, synchronous="NORMAL").close()
+
+
+def _auto_vacuum(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("PRAGMA auto_vacuum").fetchone()[0])
+
+
+def test_a_new_file_gets_incremental_auto_vacuum_and_the_reference_still_writes_it(
+    db_path: Path,
+) -> None:
+    _open_store(db_path)
+    assert _auto_vacuum(db_path) == 2  # INCREMENTAL
+    with contextlib.closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        check_table(conn)
+        conn.executescript(REFERENCE_DDL)  # the reference's migration: IF NOT EXISTS, no-ops
+        conn.execute(INSERT_SQL, row("no_hit", "s", "from the reference", "2024-01-01 00:00:00"))
+    _open_store(db_path)  # and the library opens it again
+    assert [r["query_text"] for r in stored_rows(db_path)] == ["from the reference"]
+
+
+@pytest.mark.parametrize(("pragma", "mode"), [("NONE", 0), ("FULL", 1)])
+def test_a_file_of_the_reference_keeps_its_auto_vacuum(
+    db_path: Path, pragma: str, mode: int
+) -> None:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.execute(f"PRAGMA auto_vacuum = {pragma}")
+        conn.executescript(REFERENCE_DDL)
+    _open_store(db_path)
+    assert _auto_vacuum(db_path) == mode
+
+
+def test_an_empty_file_that_already_has_a_header_keeps_its_auto_vacuum(db_path: Path) -> None:
+    # Another program put the empty file in WAL mode: its first page is written.
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+    _open_store(db_path)
+    assert _auto_vacuum(db_path) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -313,9 +314,13 @@ _created_at = st.one_of(
     width=st.sampled_from(_BUCKET_SIZES) | st.integers(1, 10**12),
 )
 def test_the_bucket_of_a_time_is_the_one_before(times: list[str], width: int) -> None:
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE t (created_at TEXT)")
-    conn.executemany("INSERT INTO t VALUES (?)", [(value,) for value in times])
-    old = conn.execute(f"SELECT {_bucket_before(width)} FROM t ORDER BY rowid").fetchall()
-    new = conn.execute(f"SELECT {SQLITE.bucket_index_sql(width)} FROM t ORDER BY rowid").fetchall()
+    # closing(): a connection is not closed by its with-block, and Python 3.13
+    # warns (ResourceWarning) about every one left to the garbage collector.
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE TABLE t (created_at TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", [(value,) for value in times])
+        old = conn.execute(f"SELECT {_bucket_before(width)} FROM t ORDER BY rowid").fetchall()
+        new = conn.execute(
+            f"SELECT {SQLITE.bucket_index_sql(width)} FROM t ORDER BY rowid"
+        ).fetchall()
     assert new == old

@@ -660,14 +660,14 @@ def test_a_second_ctrl_c_stops_waiting_for_a_hung_close(
 # ---------------------------------------------------------------- the purge never holds up writing
 
 
-def _insert_aged(path: Path, count: int) -> None:
+def _insert_aged(path: Path, count: int, text: str = "q") -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         with conn:
             conn.executemany(
                 f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
-                " VALUES ('no_hit', 'old', 'q', '2001-01-01 00:00:00')",
-                [()] * count,
+                " VALUES ('no_hit', 'old', ?, '2001-01-01 00:00:00')",
+                [(text,)] * count,
             )
     finally:
         conn.close()
@@ -693,6 +693,32 @@ async def test_a_large_backlog_is_purged_a_round_at_a_time_between_batches(
     stats = failures.statistics()
     assert stats.purged == 3 * round_ + 5
     assert (stats.written, count_rows(db_path)) == (4, 4)
+
+
+def _file_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_the_retention_purge_gives_the_space_back_in_a_file_the_library_made(
+    db_path: Path, virtual_time: trio.testing.MockClock
+) -> None:
+    async with open_failure_logger(db_path):  # made here: incremental auto_vacuum
+        pass
+    _insert_aged(db_path, 3000, "x" * 500)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        full = _file_size(db_path)
+        async with open_failure_logger(db_path, retention_days=30) as failures:
+            await failures.flush()  # the purge at open: three chunks of 1000 rows
+            while failures.statistics().purged < 3000:
+                failures.log(record(0))
+                await failures.flush()  # (a round after each batch, were more left)
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    assert _file_size(db_path) < full / 4
 
 
 class _PurgeRefused(SQLiteStore):

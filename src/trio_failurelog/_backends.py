@@ -1,10 +1,10 @@
-"""The picker: turns a database argument into a store or a read connection; names both backends.
+"""The picker: turns a database argument into a store, a read connection or a VACUUM.
 
-Every other module names at most one backend. A ``postgresql://`` or
-``postgres://`` URL opens the PostgreSQL backend (``_postgres/``, which needs
-the ``postgres`` extra, so it is imported only then); anything else is an
-SQLite path (``_sqlite/``). A third backend is one more package beside these
-and one more branch here.
+It names both backends; every other module names at most one. A
+``postgresql://`` or ``postgres://`` URL opens the PostgreSQL backend
+(``_postgres/``, which needs the ``postgres`` extra, so it is imported only
+then); anything else is an SQLite path (``_sqlite/``). A third backend is
+one more package beside these and one more branch here.
 """
 
 from __future__ import annotations
@@ -15,9 +15,15 @@ from collections.abc import Iterator
 from ._database import Database, StoreOptions, is_postgres_url, postgres_url
 from ._errors import DatabaseSetupError
 from ._protocols import ReadConnection, Store
-from ._sqlite import SQLiteReadConnection, SQLiteStore
+from ._sqlite import SQLiteReadConnection, SQLiteStore, VacuumOutcome, free_bytes, vacuum_file
 
-__all__ = ["importing_postgres", "open_read_connection", "open_store"]
+__all__ = [
+    "importing_postgres",
+    "open_read_connection",
+    "open_store",
+    "reclaimable_bytes",
+    "vacuum_database",
+]
 
 # The psycopg distribution's import packages: psycopg itself, and the compiled
 # implementations of its ``binary`` and ``c`` variants.
@@ -86,3 +92,30 @@ def open_read_connection(database: Database, *, writable: bool = False) -> ReadC
             from ._postgres import PostgresReadConnection
         return PostgresReadConnection(postgres_url(database), read_only=not writable)
     return SQLiteReadConnection(database, mode="rw" if writable else "ro")
+
+
+def _sqlite_only(database: Database, what: str) -> None:
+    if is_postgres_url(database):
+        raise DatabaseSetupError(
+            f"{what} is for SQLite files; PostgreSQL's autovacuum makes the space of "
+            "deleted rows reusable (VACUUM FULL, which locks the table, gives it back)"
+        )
+
+
+def vacuum_database(database: Database) -> VacuumOutcome:
+    """VACUUM an SQLite file, turning incremental auto_vacuum on (``purge --vacuum``).
+
+    Blocks, holding the file's write lock throughout; see
+    :func:`trio_failurelog._sqlite.vacuum_file` for the cost. Raises
+    :exc:`DatabaseSetupError` for a PostgreSQL URL, and as the readers do.
+    """
+    _sqlite_only(database, "--vacuum")
+    return vacuum_file(database)
+
+
+def reclaimable_bytes(database: Database) -> int:
+    """Bytes of free pages inside an SQLite file: what :func:`vacuum_database`
+    would give back, about. Blocks for a read-only open; raises
+    :exc:`DatabaseSetupError` for a PostgreSQL URL, and as the readers do."""
+    _sqlite_only(database, "counting free pages")
+    return free_bytes(database)

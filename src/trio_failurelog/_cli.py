@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 from ._conninfo import without_password
 from ._console import INSTALL_HINT, Console, StatusAwareLogHandler, colour_wanted, rich_available
@@ -264,8 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     purge = commands.add_parser(
         "purge",
         help="delete old failures in chunks",
-        description="Delete failures older than a duration (or a UTC time), 1000 rows per "
-        "transaction so that a logger writing to the file is not held up.",
+        description="Delete failures older than a duration (or a UTC time), in short "
+        "transactions with a pause between them so that a logger writing to the file is not "
+        "held up. A file the library created gives the space back as it goes; another "
+        "(auto_vacuum off, as the reference application makes them) keeps it for new rows "
+        "unless --vacuum is given.",
     )
     database(
         purge,
@@ -276,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=_time_bound, required=True, metavar="WHEN", help="e.g. 30d"
     )
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    purge.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="SQLite: then VACUUM the file, giving its free pages back to the OS and turning "
+        "incremental auto_vacuum on, so that later purges give space back by themselves. "
+        "It holds the write lock throughout (loggers wait, retrying for their retry_timeout) "
+        "and needs free disk for about twice the data; see docs/production.md",
+    )
     purge.set_defaults(run=_purge)
 
     demo = commands.add_parser(
@@ -505,8 +516,14 @@ def _export(args: argparse.Namespace, out: Console) -> int:
 
 
 def _purge(args: argparse.Namespace, out: Console) -> int:
+    from ._backends import reclaimable_bytes, vacuum_database
+    from ._database import is_postgres_url
     from ._purge import purge_older_than
 
+    if args.vacuum and args.dry_run:
+        raise ValueError("--vacuum and --dry-run do not go together")  # usage: exit status 2
+    if args.vacuum and is_postgres_url(args.database):
+        vacuum_database(args.database)  # refuses a URL, before anything is deleted
     cutoff = created_at_text(args.older_than)
     progress = Console(sys.stderr, use_rich=False)
     deleted = purge_older_than(
@@ -518,9 +535,35 @@ def _purge(args: argparse.Namespace, out: Console) -> int:
     progress.clear_status()
     if args.dry_run:
         out.line(f"would delete {deleted:,} rows older than {cutoff} UTC (dry run)")
-    else:
-        out.line(f"deleted {deleted:,} rows older than {cutoff} UTC")
+        return 0
+    out.line(f"deleted {deleted:,} rows older than {cutoff} UTC")
+    if is_postgres_url(args.database):
+        return 0
+    if args.vacuum:
+        progress.status("vacuuming (the write lock is held until done)...")
+        done = vacuum_database(args.database)
+        progress.clear_status()
+        turned = (
+            f"; auto_vacuum now incremental (was {done.auto_vacuum_before}): later purges "
+            "give space back by themselves"
+            if done.auto_vacuum_before != done.auto_vacuum_after
+            else ""
+        )
+        out.line(f"vacuumed: {_mb(done.bytes_before)} -> {_mb(done.bytes_after)} on disk{turned}")
+    elif (free := reclaimable_bytes(args.database)) >= _WORTH_A_VACUUM:
+        out.line(
+            f"the file keeps {_mb(free)} of free pages, which new rows reuse; "
+            "--vacuum gives them back to the OS"
+        )
     return 0
+
+
+#: Free pages below this are not worth mentioning after a purge (bytes).
+_WORTH_A_VACUUM: Final = 1 << 20
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
 
 
 def _demo(args: argparse.Namespace, out: Console) -> int:

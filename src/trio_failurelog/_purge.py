@@ -3,15 +3,18 @@
 The logger's own retention purge covers running programs; this is for a file
 on disk, perhaps the reference application's, or a PostgreSQL database a fleet
 shares. It deletes in short chunks so a logger writing to the same database is
-never locked out for long.
+never locked out for long: on SQLite, chunks sized by time with a pause between
+them (``_pacing.py``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from ._backends import open_read_connection
-from ._database import Database
+from ._database import Database, is_postgres_url
+from ._pacing import WRITER_GAP, ChunkPacer
 from ._table import TABLE
 from ._timetext import TimeBound, created_at_text
 from ._writer import PURGE_CHUNK  # one chunk size for the logger's purge and this one
@@ -24,7 +27,8 @@ def purge_older_than(
     before: TimeBound,
     *,
     dry_run: bool = False,
-    chunk_size: int = PURGE_CHUNK,
+    chunk_size: int | None = None,
+    pause: float | None = None,
     on_progress: Callable[[int], object] | None = None,
 ) -> int:
     """Delete the failures with ``created_at`` before ``before``; return how many.
@@ -32,7 +36,15 @@ def purge_older_than(
     ``before`` as a time bound (a ``timedelta`` means that long ago). With
     ``dry_run`` nothing is deleted (the file is opened read-only) and the
     return value is how many rows would be. Otherwise rows go in transactions
-    of ``chunk_size`` and ``on_progress(deleted_so_far)`` is called after each.
+    of ``chunk_size`` rows and ``on_progress(deleted_so_far)`` is called after
+    each. ``chunk_size`` ``None``: on SQLite, chunks sized to hold the write
+    lock about 20 ms (the first of 1000 rows); on PostgreSQL, 1000 rows.
+    ``pause``: seconds slept after each chunk but the last (``None``: 30 ms
+    on SQLite, so that a writer waiting for the lock gets it, see
+    ``_pacing.py``; 0 on PostgreSQL, whose row locks keep no INSERT waiting).
+    On SQLite, a file with incremental auto_vacuum (every file the library
+    creates) gives the freed pages back to the OS chunk by chunk; see
+    :func:`~trio_failurelog._backends.vacuum_database` for other files.
 
     ``database`` may be a ``postgresql://`` URL (the ``postgres`` extra): a
     dry run then counts in a read-only transaction, and each chunk takes the
@@ -47,8 +59,12 @@ def purge_older_than(
     Interrupting (KeyboardInterrupt) between chunks keeps the chunks already
     committed.
     """
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    writers_take_turns = not is_postgres_url(database)  # SQLite: one writer at a time
+    pacer = ChunkPacer(
+        PURGE_CHUNK if chunk_size is None else chunk_size,
+        by_time=chunk_size is None and writers_take_turns,
+        gap=(WRITER_GAP if writers_take_turns else 0.0) if pause is None else pause,
+    )
     cutoff = created_at_text(before)
     conn = open_read_connection(database, writable=not dry_run)
     try:
@@ -57,11 +73,15 @@ def purge_older_than(
             return int(rows[0][0])
         deleted = 0
         while True:
-            chunk = conn.purge_chunk(cutoff, chunk_size)
+            limit = pacer.limit
+            started = time.monotonic()
+            chunk = conn.purge_chunk(cutoff, limit)
+            pacer.took(time.monotonic() - started)
             deleted += chunk
             if on_progress is not None:
                 on_progress(deleted)
-            if chunk < chunk_size:
+            if chunk < limit:
                 return deleted
+            pacer.pause()
     finally:
         conn.close()

@@ -1,4 +1,4 @@
-"""The SQLite backend: its store, its schema, its read connection and its SQL dialect.
+"""The SQLite backend: its store, its schema, its read connection, its SQL dialect, its VACUUM.
 
 Standard library only (``sqlite3``). Names no other backend; ``_backends.py``
 picks it for any database argument that is not a PostgreSQL URL.
@@ -7,6 +7,7 @@ picks it for any database argument that is not a PostgreSQL URL.
 from ._dialect import SQLITE, SQLiteDialect
 from ._read import SQLiteReadConnection
 from ._store import DatabaseFileError, SQLiteStore, is_transient
+from ._vacuum import VacuumOutcome, free_bytes, vacuum_file
 
 __all__ = [
     "SQLITE",
@@ -14,5 +15,8 @@ __all__ = [
     "SQLiteDialect",
     "SQLiteReadConnection",
     "SQLiteStore",
+    "VacuumOutcome",
+    "free_bytes",
     "is_transient",
+    "vacuum_file",
 ]

@@ -20,7 +20,7 @@ from .._protocols import Dialect
 from .._readsql import normalise_query
 from .._table import FIELDS, TABLE
 from ._dialect import NORMALISE_FUNCTION, SQLITE
-from ._schema import DELETE_BEFORE_SQL, table_exists
+from ._schema import delete_chunk, table_exists
 
 __all__ = ["SQLiteReadConnection", "check_file", "connect", "database_uri", "require_table"]
 
@@ -150,12 +150,14 @@ class SQLiteReadConnection:
 
     def purge_chunk(self, cutoff: str, limit: int) -> int:
         """Delete up to ``limit`` rows with ``created_at < cutoff`` in one
-        ``BEGIN IMMEDIATE`` transaction; return how many. Blocks on the write lock
-        (up to 5 s, then :exc:`sqlite3.OperationalError`, nothing deleted)."""
+        ``BEGIN IMMEDIATE`` transaction; return how many. In a file with
+        incremental auto_vacuum the freed pages go back to the OS in the same
+        transaction. Blocks on the write lock (up to 5 s, then
+        :exc:`sqlite3.OperationalError`, nothing deleted)."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = conn.execute(DELETE_BEFORE_SQL, (cutoff, limit)).rowcount
+            deleted = delete_chunk(conn, cutoff, limit)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):

@@ -18,8 +18,10 @@ __all__ = [
     "DELETE_BEFORE_SQL",
     "INSERT_SQL",
     "check_table",
+    "delete_chunk",
     "ensure_schema",
     "insert_rows_sql",
+    "prepare_new_file",
     "table_exists",
 ]
 
@@ -33,6 +35,24 @@ INSERT_SQL: Final = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {_ROW_PL
 DELETE_BEFORE_SQL: Final = (
     f"DELETE FROM {TABLE} WHERE id IN (SELECT id FROM {TABLE} WHERE created_at < ? LIMIT ?)"
 )
+
+
+def delete_chunk(conn: sqlite3.Connection, cutoff: str, limit: int) -> int:
+    """Delete up to ``limit`` rows with ``created_at < cutoff`` (text); return how many.
+
+    Runs inside the caller's write transaction. In a file with incremental
+    auto_vacuum (every file the library creates) the pages the chunk freed
+    are then given back to the OS in the same transaction, so that a purge
+    shrinks the file as it goes, a chunk's worth at a time rather than all at
+    the end under one long lock. In a file without (the reference
+    application's, auto_vacuum NONE) they stay free pages that new rows reuse;
+    ``purge --vacuum`` gives them back. Blocks.
+    """
+    deleted: int = conn.execute(DELETE_BEFORE_SQL, (cutoff, limit)).rowcount
+    if deleted:
+        # Each step of the statement frees one page: it must be run to the end.
+        conn.execute("PRAGMA incremental_vacuum").fetchall()
+    return deleted
 
 
 def insert_rows_sql(rows: int) -> str:
@@ -168,6 +188,20 @@ def _indexed_leading_columns(conn: sqlite3.Connection) -> set[str]:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def prepare_new_file(conn: sqlite3.Connection) -> None:
+    """Give a new, still empty database file incremental auto_vacuum; nothing else.
+
+    Call before anything writes to the file, ``PRAGMA journal_mode = WAL``
+    included: SQLite fixes auto_vacuum when it writes the first page, and only
+    a full ``VACUUM`` changes it afterwards. With it, a purge gives the pages
+    it frees back to the OS (see :func:`delete_chunk`). A file that already
+    has pages keeps its setting: the application sharing it chose it, and a
+    ``full`` file already shrinks on every commit. Blocks.
+    """
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

@@ -29,7 +29,7 @@ from .._table import (
     json_array,
     utc_second_text,
 )
-from ._schema import DELETE_BEFORE_SQL, INSERT_SQL, ensure_schema, insert_rows_sql
+from ._schema import INSERT_SQL, delete_chunk, ensure_schema, insert_rows_sql, prepare_new_file
 
 __all__ = [
     "DatabaseFileError",
@@ -107,7 +107,8 @@ def _create_owner_only(path: str) -> None:
 def _connect(
     path: str, name: str, *, busy_timeout: float, synchronous: Synchronous
 ) -> sqlite3.Connection:
-    """Open ``path`` (creating it when missing), turn WAL on, check or create the table."""
+    """Open ``path`` (creating it when missing, with incremental auto_vacuum), turn WAL
+    on, check or create the table."""
     try:
         if path != ":memory:" and not path.startswith("file:"):
             _create_owner_only(path)
@@ -122,6 +123,7 @@ def _connect(
     except (OSError, sqlite3.Error) as exc:
         raise DatabaseSetupError(f"cannot open database {name}: {exc}") from exc
     try:
+        prepare_new_file(conn)  # before WAL: switching to WAL writes the first page
         mode = _enable_wal(conn)
         if mode not in ("wal", "memory"):
             raise DatabaseSetupError(
@@ -417,13 +419,15 @@ class SQLiteStore:
         """Delete up to ``limit`` rows created before ``older_than`` (POSIX seconds).
 
         Compares whole seconds as text, like the reference application's purge.
+        In a file with incremental auto_vacuum, the pages freed go back to the
+        OS in the same transaction.
         """
         cutoff = utc_second_text(older_than)
 
         def delete(conn: sqlite3.Connection) -> int:
             # A bounded chunk keeps the write lock short, so that a large purge
             # does not stall other writers of the file.
-            return conn.execute(DELETE_BEFORE_SQL, (cutoff, limit)).rowcount
+            return delete_chunk(conn, cutoff, limit)
 
         return self._transaction(delete)
 
