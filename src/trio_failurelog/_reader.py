@@ -244,6 +244,8 @@ class FailureReader:
         Blocks while it runs a handful of aggregate statements in one read
         transaction (a consistent snapshot); memory stays bounded by the number
         of distinct strategies, latencies and buckets, not by the row count.
+        On SQLite, a statement's sort may start helper threads (one per other
+        core, at most three) that end with it.
         On PostgreSQL: a repeatable-read, read-only transaction; the
         grouping happens in the server, except that the repeated queries take
         memory per distinct non-ASCII failing query text (the server cannot
