@@ -7,14 +7,18 @@ Generates a realistic table, then measures in one run:
   follow the window, not the table;
 * ``report --since 7d`` and ``report --since 90d`` (every row) on the big table,
   against one plain scan of it (``count(*), sum(latency_ms)``);
+* ``export --format csv`` of every row (the CLI, into a file) against a plain
+  loop from an ``sqlite3`` cursor into ``csv.writer`` over the same rows into a
+  file, and ``export`` as JSON Lines: rows per second and peak memory of each;
 * on PostgreSQL (when a server can be had, or ``--pg-url``): ``report --since
   90d`` of the same rows, its time and peak memory.
 
-Each report is :meth:`FailureReader.summary` (what ``report`` prints), run in a
-child process of its own; its peak RSS is the kernel's mark (``VmHWM``), reset
-once the reader is open (``/proc/self/clear_refs``), and the RSS then is
-reported too, as the baseline. Timings are
-the best of ``repeats`` (warm cache: the generator has just read the file).
+Each report is :meth:`FailureReader.summary` (what ``report`` prints), and
+each export a run of the CLI, in a child process of its own; its peak RSS is
+the kernel's mark (``VmHWM``), reset once the reader is open (an export's:
+once the library is imported) through ``/proc/self/clear_refs``, and the RSS
+then is reported too, as the baseline. Timings are the best of ``repeats``
+(warm cache: the generator has just read the file).
 
 The generator: ``rows`` rows spread evenly (with jitter) over the 90 days
 before now, in time order as a logger appends them; failure types no_hit 50%,
@@ -30,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import random
 import resource
@@ -195,12 +200,13 @@ def copy_since(source: Path, target: Path, since: str) -> int:
         conn.close()
 
 
-def _plain_scan(path: Path) -> float:
+def _plain_scan(path: Path, clock: Any = time.perf_counter) -> float:
+    """Seconds (of ``clock``) one plain scan of the table takes."""
     conn = sqlite3.connect(path)
     try:
-        started = time.perf_counter()
+        started = clock()
         conn.execute(f"SELECT count(*), sum(latency_ms) FROM {TABLE}").fetchone()
-        return time.perf_counter() - started
+        return float(clock() - started)
     finally:
         conn.close()
 
@@ -246,13 +252,16 @@ def _child_main(database: str, since: str) -> None:
     with FailureReader(database) as reader:
         baseline = _reset_peak_rss_mb()
         started = time.perf_counter()
+        cpu_started = time.process_time()
         summary = reader.summary(since=bound)
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         peak = _peak_rss_mb()
     print(
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "total": summary.total,
                 "repeated": len(summary.repeated_queries),
                 "baseline_rss_mb": baseline,
@@ -262,13 +271,76 @@ def _child_main(database: str, since: str) -> None:
     )
 
 
+def _export_child(kind: str, database: str, target: str) -> None:
+    """In the child: one export of every row into ``target`` (``kind``: ``csv``
+    or ``jsonl`` through the CLI, or ``plain-csv``: the plain sqlite3 cursor to
+    csv.writer loop), then its time, rows and peak RSS as JSON on stdout."""
+    import csv
+
+    from trio_failurelog._cli import main
+    from trio_failurelog._table import FIELDS
+
+    baseline = _reset_peak_rss_mb()
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    if kind == "plain-csv":
+        conn = sqlite3.connect(database)
+        try:
+            with open(target, "w", encoding="utf-8", newline="") as stream:
+                writer = csv.writer(stream)
+                writer.writerow(FIELDS)
+                for row in conn.execute(f"SELECT {', '.join(FIELDS)} FROM {TABLE}"):
+                    writer.writerow(row)
+        finally:
+            conn.close()
+    else:
+        with open(os.devnull, "w", encoding="utf-8") as quiet, contextlib.redirect_stderr(quiet):
+            code = main(["export", database, "--format", kind, "-o", target])
+        if code != 0:
+            raise RuntimeError(f"reading: export exited with {code}")
+    seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
+    peak = _peak_rss_mb()
+    with open(target, "rb") as written:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: written.read(1 << 20), b""))
+    rows = lines - 1 if kind.endswith("csv") else lines  # CSV: the header
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
+                "rows": rows,
+                "rows_per_second": rows / seconds,
+                "baseline_rss_mb": baseline,
+                "peak_rss_mb": peak,
+                "bytes": os.path.getsize(target),
+            }
+        )
+    )
+
+
+def _export(kind: str, database: Path, repeats: int) -> dict[str, Any]:
+    """The best of ``repeats`` exports of every row, each in a fresh child process
+    (the file written next to the database, removed after)."""
+    target = database.with_name(f"reading-export-{kind}.out")
+    try:
+        return _child(["export", kind, str(database), str(target)], repeats)
+    finally:
+        target.unlink(missing_ok=True)
+
+
 def _report(database: str, since: str, repeats: int) -> dict[str, Any]:
     """The best of ``repeats`` summaries, each in a fresh child process."""
+    return _child(["report", database, since], repeats)
+
+
+def _child(argv: list[str], repeats: int) -> dict[str, Any]:
+    """The best of ``repeats`` runs of ``python -m benchmarks.reading *argv``."""
     runs = []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT / "src"), str(_ROOT)])}
     for _ in range(repeats):
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.reading", database, since],
+            [sys.executable, "-m", "benchmarks.reading", *argv],
             cwd=_ROOT,
             capture_output=True,
             text=True,
@@ -276,7 +348,7 @@ def _report(database: str, since: str, repeats: int) -> dict[str, Any]:
             check=False,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"reading: the report failed: {done.stderr[-2000:]}")
+            raise RuntimeError(f"reading: {argv[0]} failed: {done.stderr[-2000:]}")
         runs.append(json.loads(done.stdout))
     best = min(runs, key=lambda entry: entry["seconds"])
     return {**best, "runs": [entry["seconds"] for entry in runs]}
@@ -323,25 +395,41 @@ def run(params: ReadingParams, directory: Path, pg_url: str | None = None) -> di
     # Every window is fixed text: the two 24 h reports read exactly the same rows.
     day_rows = copy_since(big, day, since(86400))
     scan = min(_plain_scan(big) for _ in range(max(params.repeats, 2)))
+    # CPU time too: on a machine shared with other work, wall time moves with
+    # its load, CPU time much less (SQLite's sorter threads count in it).
+    scan_cpu = min(_plain_scan(big, time.process_time) for _ in range(max(params.repeats, 2)))
     report_day_big = _report(str(big), since(86400), params.repeats)
     report_day_only = _report(str(day), since(86400), params.repeats)
     report_week = _report(str(big), since(7 * 86400), params.repeats)
     report_all = _report(str(big), since(_DAYS * 86400 + 3600), params.repeats)
     if report_all["total"] != params.rows:
         raise RuntimeError(f"reading: 90d report counted {report_all['total']} of {params.rows}")
+    exports = {kind: _export(kind, big, params.repeats) for kind in ("plain-csv", "csv", "jsonl")}
+    for kind, entry in exports.items():
+        if entry["rows"] != params.rows:
+            raise RuntimeError(f"reading: {kind} export wrote {entry['rows']} of {params.rows}")
     results: dict[str, Any] = {
         "rows": params.rows,
         "day_rows": day_rows,
         "file_mb": big.stat().st_size / 2**20,
         "generate_seconds": generated,
         "plain_scan_seconds": scan,
+        "plain_scan_cpu_seconds": scan_cpu,
         "report_24h_big": report_day_big,
         "report_24h_day_only": report_day_only,
         "report_7d": report_week,
         "report_90d": report_all,
+        "plain_csv_loop": exports["plain-csv"],
+        "export_csv": exports["csv"],
+        "export_jsonl": exports["jsonl"],
         "ratios": {
             "report_24h_big_vs_day_only": report_day_big["seconds"] / report_day_only["seconds"],
             "report_90d_vs_plain_scan": report_all["seconds"] / scan,
+            "report_90d_vs_plain_scan_cpu": report_all["cpu_seconds"] / max(scan_cpu, 1e-9),
+            # Speed: the export's rows per second over the plain loop's.
+            "export_csv_vs_plain_loop": exports["plain-csv"]["seconds"] / exports["csv"]["seconds"],
+            "export_csv_vs_plain_loop_cpu": exports["plain-csv"]["cpu_seconds"]
+            / max(exports["csv"]["cpu_seconds"], 1e-9),
         },
     }
     if pg_url is not None:
@@ -359,7 +447,8 @@ def table(results: dict[str, Any]) -> str:
     lines = [
         f"Figure 7: reading {results['rows']:,} rows ({results['file_mb']:,.0f} MB;"
         f" {results['day_rows']:,} in the last 24 h)",
-        f"  one plain scan (count, sum)          {results['plain_scan_seconds']:8.2f} s",
+        f"  one plain scan (count, sum)          {results['plain_scan_seconds']:8.2f} s"
+        f"   CPU {results.get('plain_scan_cpu_seconds', math.nan):6.2f} s",
     ]
     for key, what in (
         ("report_24h_day_only", "report --since 24h, day-only table"),
@@ -367,18 +456,31 @@ def table(results: dict[str, Any]) -> str:
         ("report_7d", "report --since 7d"),
         ("report_90d", "report --since 90d"),
         ("postgres_report_90d", "PostgreSQL report --since 90d"),
+        ("plain_csv_loop", "plain sqlite3 -> csv.writer loop"),
+        ("export_csv", "export --format csv"),
+        ("export_jsonl", "export --format jsonl"),
     ):
         if key in results:
             entry = results[key]
+            speed = entry.get("rows_per_second")
             lines.append(
-                f"  {what:<36} {entry['seconds']:8.2f} s   peak RSS {entry['peak_rss_mb']:7.0f} MB"
+                f"  {what:<36} {entry['seconds']:8.2f} s"
+                f"   CPU {entry.get('cpu_seconds', math.nan):6.2f} s"
+                f"   peak RSS {entry['peak_rss_mb']:7.0f} MB"
                 f" (baseline {entry['baseline_rss_mb']:.0f} MB)"
+                + ("" if speed is None else f"   {speed:,.0f} rows/s")
             )
     ratios = results["ratios"]
     lines.append(
         f"  24h big / day-only: {ratios['report_24h_big_vs_day_only']:.2f}x (goal <= 2x);"
-        f" 90d / plain scan: {ratios['report_90d_vs_plain_scan']:.1f}x (goal <= 10x)"
+        f" 90d / plain scan: {ratios['report_90d_vs_plain_scan']:.1f}x (goal <= 10x;"
+        f" CPU time: {ratios.get('report_90d_vs_plain_scan_cpu', math.nan):.1f}x)"
     )
+    if "export_csv_vs_plain_loop" in ratios:
+        lines.append(
+            f"  export csv speed / plain loop: {ratios['export_csv_vs_plain_loop']:.2f}x"
+            f" (goal >= 0.5x; CPU time: {ratios['export_csv_vs_plain_loop_cpu']:.2f}x)"
+        )
     if "postgres_report_90d" in results:
         peak = results["postgres_report_90d"]["peak_rss_mb"]
         lines.append(f"  PostgreSQL 90d peak RSS: {peak:.0f} MB (goal < 200 MB)")
@@ -386,4 +488,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    _child_main(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "export":
+        _export_child(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        _child_main(sys.argv[2], sys.argv[3])

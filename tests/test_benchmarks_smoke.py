@@ -148,11 +148,28 @@ def test_reading_reports_every_window(smoke_run: tuple[dict[str, Any], str]) -> 
     assert reading["report_90d"]["total"] == reading["rows"]
     assert reading["report_90d"]["repeated"] > 0  # the generator repeats queries
     for key in ("report_24h_big", "report_24h_day_only", "report_7d", "report_90d"):
-        for field in ("seconds", "peak_rss_mb", "baseline_rss_mb"):
+        for field in ("seconds", "cpu_seconds", "peak_rss_mb", "baseline_rss_mb"):
             assert _finite(reading[key][field]), (key, field)
     for ratio in reading["ratios"].values():
         assert _finite(ratio)
     assert "Figure 7: reading" in stdout
+
+
+def test_reading_compares_the_export_with_the_plain_loop(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    results, stdout = smoke_run
+    reading = results["reading"]
+    # Every row written by each: the CLI's exports and the plain loop alike.
+    for key in ("plain_csv_loop", "export_csv", "export_jsonl"):
+        assert reading[key]["rows"] == reading["rows"], key
+        for field in ("seconds", "cpu_seconds", "rows_per_second", "peak_rss_mb"):
+            assert _finite(reading[key][field]), (key, field)
+    # The same rows: the generator writes no formula-looking text, so the
+    # export's CSV is the plain loop's, byte for byte.
+    assert reading["export_csv"]["bytes"] == reading["plain_csv_loop"]["bytes"]
+    assert _finite(reading["ratios"]["export_csv_vs_plain_loop"])
+    assert "export csv speed / plain loop" in stdout
 
 
 def test_retention_reports_every_purge_and_the_vacuum(

@@ -6,7 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import tempfile
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trio_failurelog import FailureReader, RetrievalFailureRecord
 from trio_failurelog._cli import main
-from trio_failurelog._export import FORMULA_STARTS, neutralise_cell
+from trio_failurelog._export import EXPORT_FIELDS, FORMULA_STARTS, neutralise_cell, record_to_dict
+from trio_failurelog._table import COLUMNS, TABLE
+from trio_failurelog._timetext import format_created_at
 
 from ._failuredb import make_db, row, stored_rows
 from ._helpers import run_cli as run
@@ -280,3 +286,121 @@ def test_export_round_trips_every_row(generated: list[tuple[Any, ...]]) -> None:
             assert [r["id"] for r in back] == [
                 r["id"] for r in sorted(stored, key=lambda r: (r["created_at"], r["id"]))
             ]
+
+
+# ------------------------------------------------------------------ the fast path
+
+# The export writes the rows as the reader reads them, without building a
+# record per row. Its reference is the record-by-record export it replaced:
+# every record of ``query(oldest_first=True)`` through ``record_to_dict``.
+
+
+def _reference_jsonl(records: Iterable[RetrievalFailureRecord]) -> str:
+    return "".join(json.dumps(record_to_dict(r), ensure_ascii=False) + "\n" for r in records)
+
+
+def _reference_csv(records: Iterable[RetrievalFailureRecord], *, neutralise: bool) -> str:
+    stream = io.StringIO(newline="")
+    writer = csv.writer(stream)
+    writer.writerow(EXPORT_FIELDS)
+    for record in records:
+        data = record_to_dict(record)
+        if data["edge_types"] is not None:
+            data["edge_types"] = json.dumps(data["edge_types"], ensure_ascii=False)
+        cells = ["" if data[name] is None else data[name] for name in EXPORT_FIELDS]
+        if neutralise:
+            cells = [neutralise_cell(c) if isinstance(c, str) else c for c in cells]
+        writer.writerow(cells)
+    return stream.getvalue()
+
+
+# A table of another application's, without the library's constraints: any
+# column may hold text, a number or NULL (SQLite's types are per value).
+_LOOSE_DDL = f"CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, {', '.join(COLUMNS)})"
+_awkward = texts | formulaic | st.sampled_from(["", " ", "NULL", "é\u3000ß", '"a,b"\n', "1e5"])
+_numbers = (
+    st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.floats(-1, 1, allow_nan=False, width=32)
+)
+_stamps = st.builds(
+    lambda second, fraction: (
+        format_created_at(datetime(2024, 1, 1) + timedelta(seconds=second)) + fraction
+    ),
+    st.integers(0, 30 * 86400),
+    st.sampled_from(["", ".5", ".123", ".123456"]),
+)
+_edge_texts = st.sampled_from(
+    ['["mentions"]', '["a", "b"]', "[]", '[1, null, {"k": 2}, "=x"]', '"=one"', "{}", "not json"]
+) | st.lists(texts | formulaic, max_size=3).map(json.dumps)
+_loose_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "conversation_id": st.none() | _numbers,
+            "turn_index": _numbers | _awkward,
+            "failure_type": st.sampled_from(["no_hit", "low_confidence", "timeout", "error"])
+            | _awkward
+            | _numbers
+            | st.none(),
+            "retrieval_strategy": _awkward,
+            "query_text": _awkward | _numbers,
+            "query_len": _numbers,
+            "top_score": st.none() | _numbers | _awkward,
+            "confidence_threshold": st.none() | _numbers,
+            "result_count": _numbers,
+            "latency_ms": _numbers | _awkward,
+            "edge_types": st.none() | _edge_texts,
+            "error_context": st.none() | _awkward,
+            "created_at": _stamps | _awkward,
+        }
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_loose_rows)
+def test_export_is_the_record_by_record_export_byte_for_byte(
+    generated: list[dict[str, Any]],
+) -> None:
+    """Both formats, CSV neutralised and raw: the same bytes as the export that
+    built a record per row, for any values in any column."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "loose.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute(_LOOSE_DDL)
+            conn.executemany(
+                f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES "
+                f"({', '.join('?' for _ in COLUMNS)})",
+                [tuple(item[name] for name in COLUMNS) for item in generated],
+            )
+        finally:
+            conn.close()
+        with FailureReader(path) as reader:
+            records = list(reader.query(oldest_first=True))
+        assert len(records) == len(generated)
+        for fmt, options, expected in (
+            ("jsonl", [], _reference_jsonl(records)),
+            ("csv", [], _reference_csv(records, neutralise=True)),
+            ("csv", ["--raw"], _reference_csv(records, neutralise=False)),
+        ):
+            target = Path(tmp) / f"out.{fmt}"
+            assert main(["export", str(path), "--format", fmt, *options, "-o", str(target)]) == 0
+            assert target.read_bytes() == expected.encode("utf-8"), (fmt, options)
+
+
+def test_export_pages_through_every_row_once(tmp_path: Path) -> None:
+    """More rows than one page of the export, many sharing a created_at: each
+    once, in (created_at, id) order, as the record-by-record export wrote them."""
+    stamps = ["2024-01-01 00:00:00", "2024-01-01 00:00:00.5", "2024-01-01 00:00:01"]
+    path = make_db(
+        tmp_path / "many.db",
+        [row("no_hit", "s", f"q{i}", stamps[i % 3], latency_ms=i) for i in range(4500)],
+    )
+    with FailureReader(path) as reader:
+        expected = _reference_csv(reader.query(oldest_first=True), neutralise=True)
+    target = tmp_path / "out.csv"
+    assert main(["export", str(path), "-o", str(target)]) == 0
+    assert target.read_bytes() == expected.encode("utf-8")
+    assert len(expected.splitlines()) == 4501

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from trio_failurelog import FailureReader
+from trio_failurelog._readsql import normalise_query
+from trio_failurelog._sqlite._dialect import NORMALISE_FUNCTION
 from trio_failurelog._sqlite._schema import INSERT_SQL, ensure_schema
 from trio_failurelog._table import TABLE
 from trio_failurelog._timetext import format_created_at
@@ -121,9 +123,27 @@ def test_the_plans_are_read_from_every_section(database: Path) -> None:
         statements = " ".join(_statements(reader, since=T0 + timedelta(days=DAYS - 2)))
     for part in (
         "failurelog_normalise",
-        "strftime",
+        "substr(created_at, 1, 19)",  # the timeline's bucket
         "latency_ms",
         "top_score >=",
         "min(created_at)",
     ):
         assert part in statements, part
+
+
+def test_the_repeated_queries_normalise_each_row_once(database: Path) -> None:
+    # normalise_query is a Python call per row, the report's costliest part:
+    # a key SQLite computes both for the sort and for the result costs two.
+    calls: list[object] = []
+
+    def counting(text: object) -> str | None:
+        calls.append(text)
+        return normalise_query(text)
+
+    with FailureReader(database) as reader:
+        conn: sqlite3.Connection = reader.connection
+        conn.create_function(NORMALISE_FUNCTION, 1, counting, deterministic=True)
+        summary = reader.summary(since=T0 + timedelta(days=DAYS - 2))
+        in_window = summary.total
+        assert summary.repeated_queries  # the section ran, and found repeats
+        assert len(calls) == in_window

@@ -30,7 +30,7 @@ from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
 from ._outfile import private_text_file
 from ._reader import FailureReader
-from ._readsql import failure_type_name
+from ._readsql import Filters, failure_type_name
 from ._summary import FailureSummary
 from ._timetext import TimeBound, created_at_text, epoch_seconds
 
@@ -486,7 +486,7 @@ def _export(args: argparse.Namespace, out: Console) -> int:
     progress = Console(sys.stderr, use_rich=False) if args.output else None
     with FailureReader(args.database) as reader:
         total = reader.count(**_filters(args))
-        records = reader.query(**_filters(args), oldest_first=True)
+        rows = reader._rows(Filters.build(**_filters(args)))  # no records: see write_csv
 
         def on_row(count: int) -> None:
             if progress is not None and (count % 1000 == 0 or count == total):
@@ -494,9 +494,9 @@ def _export(args: argparse.Namespace, out: Console) -> int:
 
         with _output_file(args.output, fmt == "csv", args.database) as stream:
             if fmt == "csv":
-                count = write_csv(records, stream, on_row, neutralise=not args.raw)
+                count = write_csv(rows, stream, on_row, neutralise=not args.raw)
             else:
-                count = write_jsonl(records, stream, on_row)
+                count = write_jsonl(rows, stream, on_row)
         everything = reader.count() if count == 0 else None
     if progress is not None:
         progress.clear_status()

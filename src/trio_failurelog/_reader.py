@@ -164,6 +164,17 @@ class FailureReader:
         while (page := self._core.next_page(pager)) is not None:
             yield from page
 
+    def _rows(self, filters: Filters, page_size: int = 2000) -> Iterator[tuple[Any, ...]]:
+        """The rows ``filters`` match, oldest first, as rows of ``_readsql.SELECT``
+        (values as stored, no records built: the export's fast path). Lazy and
+        paged as :meth:`query`, with bigger pages; each page blocks."""
+        check_count("page_size", page_size, minimum=1)
+        return self._row_pages(self._core.pager(_QueryPlan(filters, None, True, page_size)))
+
+    def _row_pages(self, pager: Pager) -> Iterator[tuple[Any, ...]]:
+        while (rows := self._core.next_rows(pager)) is not None:
+            yield from rows
+
     def count(
         self,
         *,
@@ -233,6 +244,8 @@ class FailureReader:
         Blocks while it runs a handful of aggregate statements in one read
         transaction (a consistent snapshot); memory stays bounded by the number
         of distinct strategies, latencies and buckets, not by the row count.
+        On SQLite, a statement's sort may start helper threads (one per other
+        core, at most three) that end with it.
         On PostgreSQL: a repeatable-read, read-only transaction; the
         grouping happens in the server, except that the repeated queries take
         memory per distinct non-ASCII failing query text (the server cannot
@@ -354,6 +367,10 @@ class _ReadCore:
         """The query's next page, ``None`` at its end."""
         return pager.next_page(self.db.execute)
 
+    def next_rows(self, pager: Pager) -> list[Any] | None:
+        """The query's next page as rows, ``None`` at its end."""
+        return pager.next_rows(self.db.execute)
+
     def follower(self, plan: _FollowPlan) -> Follower:
         """The state of one follow; pure."""
         return Follower(plan.filters, plan.backlog, self.db.dialect)
@@ -418,6 +435,10 @@ def _candidates(thresholds: Iterable[float] | None) -> tuple[float, ...] | None:
     return tuple(values)
 
 
+#: Where ``created_at`` is in a row of ``SELECT``.
+_CREATED_AT: Final = FIELDS.index("created_at")
+
+
 class Pager:
     """Keyset pagination over ``(created_at, id)``: the state of one :meth:`query`."""
 
@@ -439,6 +460,12 @@ class Pager:
 
     def next_page(self, execute: Execute) -> list[RetrievalFailureRecord] | None:
         """Fetch the next page; ``None`` once there is nothing more. Blocks."""
+        rows = self.next_rows(execute)
+        return None if rows is None else [row_to_record(row) for row in rows]
+
+    def next_rows(self, execute: Execute) -> list[Any] | None:
+        """The next page as rows of :data:`SELECT` (values as the connection
+        gives them, no records built); ``None`` once there is nothing more. Blocks."""
         if self._done or self._remaining == 0:
             return None
         conditions, params = self._filters.where(index_on_time=self._dialect.index_hints)
@@ -461,8 +488,8 @@ class Pager:
         if self._remaining is not None:
             self._remaining -= len(rows)
         last = rows[-1]
-        self._after = (last[FIELDS.index("created_at")], last[0])
-        return [row_to_record(row) for row in rows]
+        self._after = (last[_CREATED_AT], last[0])
+        return rows
 
 
 class Follower:

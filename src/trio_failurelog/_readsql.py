@@ -25,6 +25,7 @@ __all__ = [
     "FailureTypeChoice",
     "Filters",
     "check_count",
+    "edge_types_tuple",
     "failure_type_name",
     "normalise_query",
     "row_to_record",
@@ -207,7 +208,7 @@ def where_clause(conditions: list[str]) -> str:
 # --------------------------------------------------------------------------- rows
 
 
-def _edge_types(raw: object) -> tuple[str, ...] | None:
+def edge_types_tuple(raw: object) -> tuple[str, ...] | None:
     """The stored JSON array as a tuple; tolerant of what other applications wrote.
 
     ``NULL`` stays ``None``; a JSON array becomes a tuple of its items (non-text
@@ -236,7 +237,7 @@ def row_to_record(row: tuple[Any, ...]) -> RetrievalFailureRecord:
     values = dict(zip(FIELDS, row, strict=True))
     failure_type = values["failure_type"]
     values["failure_type"] = _FAILURE_TYPES.get(failure_type, failure_type)
-    values["edge_types"] = _edge_types(values["edge_types"])
+    values["edge_types"] = edge_types_tuple(values["edge_types"])
     return RetrievalFailureRecord._from_trusted(**values)
 
 

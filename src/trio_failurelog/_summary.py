@@ -11,7 +11,7 @@ the number of rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -284,9 +284,10 @@ def summarise(
     table_total: int | None = None
     if filters.narrowed:
         table_total = int(execute(f"SELECT count(*) FROM {TABLE}", ())[0][0])
-    first_at, last_at = execute(
-        f"SELECT min(created_at), max(created_at) FROM {TABLE}{where}", params
-    )[0]
+    # Two statements, each one seek of the created_at index: together, SQLite
+    # reads every row of the window for them (no min/max optimisation).
+    first_at = execute(f"SELECT min(created_at) FROM {TABLE}{where}", params)[0][0]
+    last_at = execute(f"SELECT max(created_at) FROM {TABLE}{where}", params)[0][0]
     # The timeline's statement gives the counts by type and strategy too (one
     # pass instead of two); without a timeline, they have a statement of their own.
     span = _range(filters, first_at, last_at, max_buckets, now)
@@ -526,23 +527,6 @@ def _low_confidence(
         base,
     ):
         thresholds.setdefault(strategy, []).append(float(threshold))
-    scored = [row for row in rows if row[2]]
-    edges: tuple[float, ...] = ()
-    histograms: dict[str, list[int]] = {}
-    if scored:
-        low = min(float(row[3]) for row in scored)
-        high = max(
-            [float(row[5]) for row in scored] + [values[0] for values in thresholds.values()]
-        )
-        edges = _score_edges(low, high)
-        bins = len(edges) - 1
-        for strategy, index, count in execute(
-            f"SELECT retrieval_strategy, {dialect.score_bin_sql()}, count(*) "
-            f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY {plus}retrieval_strategy, 2",
-            [edges[0], edges[1] - edges[0], _EDGE_EPSILON, *base],
-        ):
-            histogram = histograms.setdefault(strategy, [0] * bins)
-            histogram[min(max(int(index), 0), bins - 1)] += count
     tried_by_strategy: dict[str, tuple[float, ...]] = {}
     for strategy, _failures, n_scored, score_min, *_rest in rows:
         usual = thresholds.get(strategy, [])
@@ -552,7 +536,33 @@ def _low_confidence(
         tried = tuple(sorted(set(tried), reverse=True))
         if tried and n_scored:
             tried_by_strategy[strategy] = tried
-    recovered = _recovered(execute, where, base, tried_by_strategy, plus)
+    scored = [row for row in rows if row[2]]
+    edges: tuple[float, ...] = ()
+    histograms: dict[str, list[int]] = {}
+    recovered: dict[str, tuple[int, ...]] = {}
+    if scored:
+        low = min(float(row[3]) for row in scored)
+        high = max(
+            [float(row[5]) for row in scored] + [values[0] for values in thresholds.values()]
+        )
+        edges = _score_edges(low, high)
+        bins = len(edges) - 1
+        # The what-ifs ride on the histogram's pass (a score at or above a
+        # threshold is a scored row): per bin, then summed here, exactly.
+        histogram_sql = (
+            f"SELECT retrieval_strategy, {dialect.score_bin_sql()}, count(*){{sums}} "
+            f"FROM {TABLE}{where} AND top_score IS NOT NULL GROUP BY {plus}retrieval_strategy, 2"
+        )
+        bin_params: list[object] = [edges[0], edges[1] - edges[0], _EDGE_EPSILON]
+
+        def histogram_pass(sums: str, sum_params: list[object]) -> list[Any]:
+            rows = execute(histogram_sql.format(sums=sums), [*bin_params, *sum_params, *base])
+            for strategy, index, count, *_counts in rows:
+                histogram = histograms.setdefault(strategy, [0] * bins)
+                histogram[min(max(int(index), 0), bins - 1)] += count
+            return [(strategy, *counts) for strategy, _index, _count, *counts in rows]
+
+        recovered = _recovered(histogram_pass, execute, where, base, tried_by_strategy, plus)
     stats: list[ThresholdStats] = []
     for strategy, failures, n_scored, score_min, score_mean, score_max, gap in rows:
         usual = thresholds.get(strategy, [])
@@ -582,6 +592,7 @@ def _low_confidence(
 
 
 def _recovered(
+    first_pass: Callable[[str, list[object]], list[Any]],
     execute: Execute,
     where: str,
     params: list[object],
@@ -589,23 +600,29 @@ def _recovered(
     plus: str,
 ) -> dict[str, tuple[int, ...]]:
     """For each strategy, how many of its rows scored at or above each of its
-    ``tried`` thresholds: one pass over the low-confidence rows for all of them
-    (one per :data:`_MAX_SUMS` distinct thresholds)."""
+    ``tried`` thresholds. The first :data:`_MAX_SUMS` distinct thresholds are
+    counted by ``first_pass(sums, their_params)``, a statement grouped by
+    strategy and more (the histogram's; its rows are ``(strategy, *counts)``,
+    summed here); any further ones by one more statement each."""
     values = sorted({value for values in tried.values() for value in values}, reverse=True)
     found: dict[str, dict[float, int]] = {}
-    for first in range(0, len(values), _MAX_SUMS):
+    for first in range(0, max(len(values), 1), _MAX_SUMS):
         chunk = values[first : first + _MAX_SUMS]
         # Compared as the column's type: REAL is float4 on PostgreSQL, where
         # 0.65 as a float8 is above the float4 0.65 stored (a no-op in SQLite).
-        sums = ", ".join("count(CASE WHEN top_score >= CAST(? AS REAL) THEN 1 END)" for _ in chunk)
-        for strategy, *counts in execute(
-            f"SELECT retrieval_strategy, {sums} FROM {TABLE}{where} "
-            f"GROUP BY {plus}retrieval_strategy",
-            [*chunk, *params],
-        ):
-            found.setdefault(strategy, {}).update(
-                zip(chunk, (int(count) for count in counts), strict=True)
+        sums = "".join(", count(CASE WHEN top_score >= CAST(? AS REAL) THEN 1 END)" for _ in chunk)
+        if first == 0:
+            rows = first_pass(sums, list(chunk))
+        else:
+            rows = execute(
+                f"SELECT retrieval_strategy{sums} FROM {TABLE}{where} "
+                f"GROUP BY {plus}retrieval_strategy",
+                [*chunk, *params],
             )
+        for strategy, *counts in rows:
+            totals = found.setdefault(strategy, {})
+            for value, count in zip(chunk, counts, strict=True):
+                totals[value] = totals.get(value, 0) + int(count)
     return {
         strategy: tuple(found.get(strategy, {}).get(value, 0) for value in values_tried)
         for strategy, values_tried in tried.items()

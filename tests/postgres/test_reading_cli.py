@@ -120,6 +120,54 @@ def test_export(capsys: pytest.CaptureFixture[str], url: str, tmp_path: Path) ->
     assert "none of the 12 failures in the database matches" in err
 
 
+AWKWARD = [
+    row(
+        kind,
+        strategy,
+        query,
+        format_created_at(__import__("datetime").datetime(2024, 2, 1, 0, 0, i, 1000 * i)),
+        top_score=score,
+        threshold=threshold,
+        latency_ms=i,
+        edge_types=edges,
+        error_context=context,
+        conversation_id=-i if i % 2 else None,
+    )
+    for i, (kind, strategy, query, score, threshold, edges, context) in enumerate(
+        [
+            ("low_confidence", "=cmd", "-5", 0.42, 0.7, ["mentions"], None),
+            ("low_confidence", "+x", "@SUM(1)", 0.1, 0.65, '"=one"', "\t=1"),
+            ("no_hit", "sémantique", 'naïve\u3000Zürich, "quoted"\nline', None, None, "[]", ""),
+            ("error", "k", "\r=1", 1e-07, 3.4e38, "not json", "ConnectionError: x"),
+            ("timeout", "k", "", -0.5, 0.33333334, '[1, null, "=x"]', "=HYPERLINK(1)"),
+        ]
+    )
+]
+
+
+def test_export_is_the_record_by_record_export_byte_for_byte(
+    url: str, admin: Any, tmp_path: Path
+) -> None:
+    """From PostgreSQL too (float4 scores shown as written, microsecond times,
+    formula-looking text, NULLs): the same bytes as the export that built a
+    record per row."""
+    from ..test_export import _reference_csv, _reference_jsonl
+
+    load_pg(admin, AWKWARD)
+    with FailureReader(url) as reader:
+        records = list(reader.query(oldest_first=True))
+    assert records[0].top_score == 0.42
+    for fmt, options, expected in (
+        ("jsonl", [], _reference_jsonl(records)),
+        ("csv", [], _reference_csv(records, neutralise=True)),
+        ("csv", ["--raw"], _reference_csv(records, neutralise=False)),
+    ):
+        target = tmp_path / f"out{len(options)}.{fmt}"
+        assert main(["export", url, "--format", fmt, *options, "-o", str(target)]) == 0
+        assert target.read_bytes() == expected.encode("utf-8"), (fmt, options)
+    assert "'=cmd" in (tmp_path / "out0.csv").read_text(encoding="utf-8")
+
+
 def test_tail(
     capsys: pytest.CaptureFixture[str], url: str, admin: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

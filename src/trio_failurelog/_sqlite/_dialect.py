@@ -7,6 +7,7 @@ blocks on the statement it runs.
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Final
 
 from .._protocols import Execute, RepeatedRow
@@ -16,6 +17,18 @@ from .._table import TABLE
 #: Julian day 0 (4714 BC) in POSIX seconds: no text strftime reads is earlier
 #: (a bare number is read as a Julian day number).
 _YEAR_ZERO: Final = -210866760000
+
+#: Whether this SQLite has unixepoch() (3.38): the integer strftime('%s') writes
+#: as text, from the same parse, without the text and its cast back.
+_HAS_UNIXEPOCH: Final = sqlite3.sqlite_version_info >= (3, 38)
+
+
+def _epoch_seconds_sql(text: str) -> str:
+    """SQL for the POSIX seconds of the time text ``text`` (SQL), NULL when it is no time."""
+    if _HAS_UNIXEPOCH:
+        return f"unixepoch({text})"
+    return f"CAST(strftime('%s', {text}) AS INTEGER)"  # pragma: no cover - SQLite < 3.38
+
 
 __all__ = ["NORMALISED_QUERY_SQL", "NORMALISE_FUNCTION", "SQLITE", "SQLiteDialect"]
 
@@ -47,7 +60,7 @@ class SQLiteDialect:
             raise ValueError(f"bucket width must be at least 1, got {width}")
         # The whole seconds only: SQLite reads a fraction to the millisecond,
         # rounding, so 12:00:00.9995 would land in the bucket of 12:00:01.
-        seconds = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER)"
+        seconds = _epoch_seconds_sql("substr(created_at, 1, 19)")
         # The text is parsed once: shifted by whole buckets past Julian day 0 (the
         # earliest time strftime reads), every time is positive, and SQLite's integer
         # division, which truncates, then floors.
@@ -69,11 +82,16 @@ class SQLiteDialect:
         """The ``top`` failing queries seen at least twice (by ``normalise_query``,
         registered on the connection), most often first, then most recent, then
         by text. Blocks."""
+        # The key is a column of a subquery that is not flattened (LIMIT -1:
+        # no limit): written into the GROUP BY's sort and the result alike, a
+        # key computed in the outer statement calls normalise_query twice a row.
         rows = execute(
-            f"SELECT {NORMALISED_QUERY_SQL} AS normalised, count(*), max(created_at), "
+            f"SELECT normalised, count(*), max(created_at), "
             f"{_distinct_json_list_sql('failure_type')}, "
             f"{_distinct_json_list_sql('retrieval_strategy')} "
-            f"FROM {TABLE}{where} GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
+            f"FROM (SELECT {NORMALISED_QUERY_SQL} AS normalised, created_at, failure_type, "
+            f"retrieval_strategy FROM {TABLE}{where} LIMIT -1) "
+            "GROUP BY 1 HAVING count(*) >= 2 AND normalised IS NOT NULL "
             "ORDER BY 2 DESC, 3 DESC, 1 LIMIT ?",
             [*params, sql_limit(top)],
         )
