@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import trio_failurelog
 from trio_failurelog._sqlite._schema import INSERT_SQL, ensure_schema
 from trio_failurelog._table import TABLE
 from trio_failurelog._timetext import format_created_at
@@ -265,7 +266,9 @@ def _child_main(database: str, since: str) -> None:
 def _report(database: str, since: str, repeats: int) -> dict[str, Any]:
     """The best of ``repeats`` summaries, each in a fresh child process."""
     runs = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT / "src"), str(_ROOT)])}
+    # The package this process imported (src, or an installed wheel), and the benchmarks.
+    package_dir = Path(trio_failurelog.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_dir), str(_ROOT)])}
     for _ in range(repeats):
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.reading", database, since],

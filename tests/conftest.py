@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,21 @@ import trio
 import trio.testing
 
 
+ROOT = Path(__file__).resolve().parents[1]
+# Set by nox -s release, which runs the suite against the installed wheel.
+INSTALLED_ENV = "TRIO_FAILURELOG_TEST_INSTALLED"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(INSTALLED_ENV) == "1":
+        import trio_failurelog
+
+        imported = Path(trio_failurelog.__file__).resolve()
+        if imported.is_relative_to(ROOT):
+            raise pytest.UsageError(
+                f"{INSTALLED_ENV}=1, but trio_failurelog was imported from {imported}, "
+                "inside the checkout: the suite would not test the installed wheel"
+            )
     # The plugin comes with the installed package (the pytest11 entry point);
     # registered here too when the suite runs from a source tree (PYTHONPATH=src).
     import trio_failurelog.pytest_plugin as plugin

@@ -43,3 +43,23 @@ def test_fails_under_ci(ci: str) -> None:
     done = _run_without_postgres(ci)
     assert done.returncode != 0, done.stdout
     assert "CI=true, and the PostgreSQL tests cannot run" in done.stdout
+
+
+def test_runs_when_the_sbin_directories_are_not_on_path() -> None:
+    # A user's PATH often lacks /usr/sbin, where Debian keeps runuser (which the
+    # server needs under root): the tests must still run, not skip.
+    path = os.pathsep.join(
+        d for d in os.environ["PATH"].split(os.pathsep) if d.rstrip("/") not in ("/usr/sbin", "/sbin")
+    )
+    env = {**os.environ, "PATH": path}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", A_TEST],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout
+    assert "1 passed" in done.stdout, done.stdout
