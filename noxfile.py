@@ -9,9 +9,9 @@ runs the suite against the installed wheel), ``lowest`` (on 3.11: the suite on
 the lowest versions pyproject.toml allows), ``docs``: each supported Python runs
 the suite once, each run meaning something. ``tests`` alone runs on every Python
 in ``PYTHONS``. A missing Python is skipped locally (tools/run_nox.py names it at
-the end) and an error when ``CI`` is set. By hand: ``bench`` (full benchmarks), ``demo``, ``cli`` (the
-command line, arguments after ``--``), ``screenshot`` (HTML report in headless
-Chromium), ``stress`` and ``soak`` (long reliability runs).
+the end) and an error when ``CI`` is set. By hand: ``bench`` (full benchmarks),
+``demo``, ``cli`` (the command line, arguments after ``--``), ``screenshot`` (HTML
+report in headless Chromium), ``stress`` and ``soak`` (long reliability runs).
 
 An optional extra is tested by adding it to ``TEST_EXTRAS``; a step that needs
 a service (a PostgreSQL server, say) belongs in ``.ci/run`` before nox.
@@ -20,6 +20,7 @@ a service (a PostgreSQL server, say) belongs in ``.ci/run`` before nox.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shlex
 import shutil
@@ -35,6 +36,17 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.default_venv_backend = "virtualenv"
 # Interpreters come from PATH or pyenv; never download one.
 nox.options.download_python = "never"
+
+
+def _not_uv_missing(record: logging.LogRecord) -> bool:
+    # nox looks for uv whenever it makes an environment, and logs "uv binary not
+    # found." when there is none, which is expected here (the virtualenv backend is
+    # chosen above, and download_python is "never"). It has no option to stop
+    # looking, so that one line is filtered out of its log.
+    return record.getMessage() != "uv binary not found."
+
+
+logging.getLogger("nox").addFilter(_not_uv_missing)
 
 PYTHONS = ["3.11", "3.12", "3.13"]
 # The release is checked on the newest Python; the floors on the oldest they support.

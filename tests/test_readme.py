@@ -130,7 +130,8 @@ def test_quickstart_runs_what_ci_runs() -> None:
     for line in lines:
         words = shlex.split(line)
         assert words[:3] == ["python3", "tools/run_nox.py", "-s"], line
-        assert set(words[3:]) <= session_names(), line
+        # "tests-3.12" is one Python's run of the session "tests".
+        assert {word.split("-")[0] for word in words[3:]} <= session_names(), line
 
 
 def fenced_text(text: str, language: str) -> list[str]:

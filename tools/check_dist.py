@@ -102,7 +102,9 @@ def check_wheel(wheel: Path, expected_version: str) -> list[str]:
     if meta_files != wanted_meta:
         problems.append(f"wheel: dist-info holds {sorted(meta_files)}, not {sorted(wanted_meta)}")
     if metadata["Version"] != expected_version:
-        problems.append(f"wheel: version {metadata['Version']}, _version.py says {expected_version}")
+        problems.append(
+            f"wheel: version {metadata['Version']}, _version.py says {expected_version}"
+        )
     if metadata["License-Expression"] != "MIT" or metadata["License-File"] != "LICENSE":
         problems.append("wheel: License-Expression MIT and License-File LICENSE missing")
     if licence != (ROOT / "LICENSE").read_text(encoding="utf-8"):
@@ -125,7 +127,9 @@ def check_sdist(sdist: Path, expected_version: str) -> list[str]:
             problems.append(f"sdist: {member.name} outside {top}")
             continue
         names.add(member.name.removeprefix(top))
-    generated = {n for n in names if n in SDIST_GENERATED_FILES or n.startswith(SDIST_GENERATED_DIR)}
+    generated = {
+        n for n in names if n in SDIST_GENERATED_FILES or n.startswith(SDIST_GENERATED_DIR)
+    }
     if generated & SDIST_GENERATED_FILES != SDIST_GENERATED_FILES:
         problems.append(f"sdist: build files missing: {sorted(SDIST_GENERATED_FILES - generated)}")
     shipped = names - generated

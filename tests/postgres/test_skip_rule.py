@@ -49,7 +49,9 @@ def test_runs_when_the_sbin_directories_are_not_on_path() -> None:
     # A user's PATH often lacks /usr/sbin, where Debian keeps runuser (which the
     # server needs under root): the tests must still run, not skip.
     path = os.pathsep.join(
-        d for d in os.environ["PATH"].split(os.pathsep) if d.rstrip("/") not in ("/usr/sbin", "/sbin")
+        d
+        for d in os.environ["PATH"].split(os.pathsep)
+        if d.rstrip("/") not in ("/usr/sbin", "/sbin")
     )
     env = {**os.environ, "PATH": path}
     done = subprocess.run(
