@@ -229,3 +229,13 @@ def test_the_demo_suggests_commands_that_run_from_its_shell(tmp_path: Path) -> N
             timeout=60,
             check=True,
         )
+
+
+def test_the_readme_links_work_on_a_package_index_page() -> None:
+    # The README is also the package's page on an index, where a link relative to
+    # the repository (docs/x.md, #anchor) leads nowhere: every link is absolute.
+    text = README.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r"^\[[^\]]+\]:\s*(\S+)", text, re.M)
+    assert len(targets) >= 2  # the extraction finds links at all
+    relative = [t for t in targets if not t.startswith("https://")]
+    assert relative == []
