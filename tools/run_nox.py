@@ -128,12 +128,14 @@ def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in path.parents[1].name.split(".") if part.isdigit())
 
 
-def find_pythons(versions: list[str]) -> list[str]:
+def find_pythons(
+    versions: list[str], pyenv: Path = PYENV_VERSIONS, links: Path = LINKS
+) -> list[str]:
     """Put each of ``versions`` on PATH (this process's, which nox inherits),
-    linking pyenv's newest build of it where PATH has none that works; return
-    the versions found nowhere."""
-    LINKS.mkdir(parents=True, exist_ok=True)
-    path = os.pathsep.join([str(LINKS), os.environ.get("PATH", "")])
+    linking pyenv's newest build of it (in ``pyenv``) into ``links`` where PATH
+    has none that works; return the versions found nowhere."""
+    links.mkdir(parents=True, exist_ok=True)
+    path = os.pathsep.join([str(links), os.environ.get("PATH", "")])
     os.environ["PATH"] = path
     missing = []
     for version in versions:
@@ -143,13 +145,13 @@ def find_pythons(versions: list[str]) -> list[str]:
         builds = sorted(
             (
                 build
-                for build in PYENV_VERSIONS.glob(f"{version}.*/bin/{command}")
+                for build in pyenv.glob(f"{version}.*/bin/{command}")
                 if build.parents[1].name.removeprefix(version + ".").isdigit()
             ),
             key=_version_key,
         )
         if builds:
-            link = LINKS / command
+            link = links / command
             link.unlink(missing_ok=True)
             link.symlink_to(builds[-1])
         if not _works(command, path):

@@ -20,6 +20,10 @@ def _run_without_postgres(ci: str | None) -> subprocess.CompletedProcess[str]:
     env[BINDIR_VARIABLE] = "/nonexistent"
     if ci is not None:
         env["CI"] = ci
+    return _run_a_test(env)
+
+
+def _run_a_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", A_TEST],
         cwd=ROOT,
@@ -53,15 +57,6 @@ def test_runs_when_the_sbin_directories_are_not_on_path() -> None:
         for d in os.environ["PATH"].split(os.pathsep)
         if d.rstrip("/") not in ("/usr/sbin", "/sbin")
     )
-    env = {**os.environ, "PATH": path}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", A_TEST],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run_a_test({**os.environ, "PATH": path})
     assert done.returncode == 0, done.stdout
     assert "1 passed" in done.stdout, done.stdout
