@@ -131,8 +131,9 @@ def lowest(session: nox.Session) -> None:
     extras = [extra for extra in TEST_EXTRAS if extra != "test"]
     pins = session.run("python", "tools/floors.py", *extras, silent=True)
     assert isinstance(pins, str)
-    install_project(session, *TEST_EXTRAS)
-    session.install(*pins.splitlines())
+    # One resolution, so that what depends on a pinned package (opentelemetry-sdk
+    # on opentelemetry-api, say) comes in a version that works with the pin.
+    session.install("-e", f".[{','.join(TEST_EXTRAS)}]", *pins.splitlines())
     session.install(*BENCH_DEPS, *TYPECHECK_DEPS, "nox")
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run("pytest", *session.posargs)

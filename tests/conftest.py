@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
         import trio_failurelog
 
         imported = Path(trio_failurelog.__file__).resolve()
-        if imported.is_relative_to(ROOT):
+        site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
+        if not imported.is_relative_to(site_packages):
             raise pytest.UsageError(
                 f"{INSTALLED_ENV}=1, but trio_failurelog was imported from {imported}, "
-                "inside the checkout: the suite would not test the installed wheel"
+                f"not from {site_packages}: the suite would not test the installed wheel"
             )
     # The plugin comes with the installed package (the pytest11 entry point);
     # registered here too when the suite runs from a source tree (PYTHONPATH=src).
