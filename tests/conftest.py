@@ -12,7 +12,6 @@ import pytest
 import trio
 import trio.testing
 
-ROOT = Path(__file__).resolve().parents[1]
 # Set by nox -s release, which runs the suite against the installed wheel.
 INSTALLED_ENV = "TRIO_FAILURELOG_TEST_INSTALLED"
 
