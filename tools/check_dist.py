@@ -63,13 +63,17 @@ def tracked_files() -> set[str]:
             ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
         ).stdout.decode()
     except (OSError, subprocess.CalledProcessError):
-        skipped = {".git", ".nox", "dist", "build", "__pycache__", "_build"}
+        # Not a git checkout (an unpacked sdist, say): what is there, less what
+        # builds, tests and tools leave behind and what the sdist build adds.
+        skipped = {".git", ".nox", "dist", "build", "__pycache__", "_build", ".hypothesis"}
+        skipped |= {".pytest_cache", ".mypy_cache", ".ruff_cache"}
         return {
-            str(path.relative_to(ROOT))
+            name
             for path in ROOT.rglob("*")
             if path.is_file()
             and not skipped.intersection(path.relative_to(ROOT).parts)
             and ".egg-info" not in str(path)
+            and (name := str(path.relative_to(ROOT))) not in SDIST_GENERATED_FILES
         }
     return {name for name in listed.split("\0") if name}
 
