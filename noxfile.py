@@ -1,13 +1,17 @@
-"""The project's one entry point. CI runs ``nox -s lint typecheck tests docs``.
+"""The project's one entry point. CI runs ``nox -s lint typecheck tests-3.12 release lowest docs``.
 
 In a fresh clone with nothing but ``python3``, ``python3 tools/run_nox.py ARGS``
 installs nox into ``.nox/.bootstrap`` first and then runs ``nox ARGS``.
 
-CI sessions: ``lint``, ``typecheck``, ``tests`` (once per Python in
-``PYTHONS``; a missing one is skipped locally and an error when ``CI`` is
-set), ``docs``. By hand: ``bench`` (full benchmarks), ``demo``, ``cli`` (the
-command line, arguments after ``--``), ``screenshot`` (HTML report in headless
-Chromium), ``stress`` and ``soak`` (long reliability runs).
+CI sessions: ``lint``, ``typecheck``, ``tests-3.12`` (the suite on an editable
+install), ``release`` (on 3.13: builds and checks the sdist and the wheel, then
+runs the suite against the installed wheel), ``lowest`` (on 3.11: the suite on
+the lowest versions pyproject.toml allows), ``docs``: each supported Python runs
+the suite once, each run meaning something. ``tests`` alone runs on every Python
+in ``PYTHONS``. A missing Python is skipped locally (tools/run_nox.py names it at
+the end) and an error when ``CI`` is set. By hand: ``bench`` (full benchmarks),
+``demo``, ``cli`` (the command line, arguments after ``--``), ``screenshot`` (HTML
+report in headless Chromium), ``stress`` and ``soak`` (long reliability runs).
 
 An optional extra is tested by adding it to ``TEST_EXTRAS``; a step that needs
 a service (a PostgreSQL server, say) belongs in ``.ci/run`` before nox.
@@ -16,14 +20,16 @@ a service (a PostgreSQL server, say) belongs in ``.ci/run`` before nox.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shlex
+import shutil
 from pathlib import Path
 from typing import Any
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests-3.12", "release", "lowest", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 # virtualenv brings its own pip, so sessions work where Debian's python3 lacks
 # ensurepip (no python3-venv package); nox depends on it anyway.
@@ -31,12 +37,33 @@ nox.options.default_venv_backend = "virtualenv"
 # Interpreters come from PATH or pyenv; never download one.
 nox.options.download_python = "never"
 
+
+def _not_uv_missing(record: logging.LogRecord) -> bool:
+    # nox looks for uv whenever it makes an environment, and logs "uv binary not
+    # found." when there is none, which is expected here (the virtualenv backend is
+    # chosen above, and download_python is "never"). It has no option to stop
+    # looking, so that one line is filtered out of its log.
+    return record.getMessage() != "uv binary not found."
+
+
+logging.getLogger("nox").addFilter(_not_uv_missing)
+
 PYTHONS = ["3.11", "3.12", "3.13"]
+# The release is checked on the newest Python; the floors on the oldest they support.
+RELEASE_PYTHON = PYTHONS[-1]
+LOWEST_PYTHON = PYTHONS[0]
 # Extras installed for the test suite and the type check.
 TEST_EXTRAS = ["test", "cli", "otel", "postgres"]
 BENCH_DEPS = ["aiosqlite>=0.20"]
 # mypy checks the README's and the docs' examples inside the test suite.
 TYPECHECK_DEPS = ["mypy>=1.10"]
+# pyright --verifytypes: the public API's completeness, as trio checks its own; the
+# nodejs extra brings node as a wheel, so nothing is downloaded at run time.
+PYRIGHT = "pyright[nodejs]>=1.1.380"
+RELEASE_DEPS = ["build>=1.2", "twine>=5"]
+# Set by the release session: tests/conftest.py then checks that trio_failurelog is
+# imported from the installed wheel, not from src.
+INSTALLED_ENV = "TRIO_FAILURELOG_TEST_INSTALLED"
 DOCS_DEPS = ["sphinx>=7.3", "myst-parser>=3", "furo>=2024.5"]
 LINT_DEPS = ["ruff>=0.6", "flake8>=7", "flake8-async>=24.9"]
 
@@ -78,6 +105,40 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+@nox.session(python=RELEASE_PYTHON, reuse_venv=False)
+def release(session: nox.Session) -> None:
+    """Build the sdist and the wheel, ``twine check`` them, check what they hold
+    (tools/check_dist.py), then run the suite against the wheel installed (not
+    editable) in a fresh environment. The distributions are left in ``dist/``."""
+    dist = Path("dist")
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install(*RELEASE_DEPS)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    built = sorted(str(path) for path in dist.iterdir())
+    session.run("twine", "check", "--strict", *built)
+    session.run("python", "tools/check_dist.py", str(dist))
+    (wheel,) = dist.glob("*.whl")
+    session.install(f"{wheel}[{','.join(TEST_EXTRAS)}]")
+    session.install(*BENCH_DEPS, *TYPECHECK_DEPS, "nox")
+    session.run("pytest", *session.posargs, env={INSTALLED_ENV: "1"})
+
+
+@nox.session(python=LOWEST_PYTHON)
+def lowest(session: nox.Session) -> None:
+    """The suite on the lowest versions pyproject.toml declares: every ``>=`` floor
+    of the dependencies and the cli, otel and postgres extras, pinned to ``==`` by
+    tools/floors.py (the test tools stay current)."""
+    extras = [extra for extra in TEST_EXTRAS if extra != "test"]
+    pins = session.run("python", "tools/floors.py", *extras, silent=True)
+    assert isinstance(pins, str)
+    # One resolution, so that what depends on a pinned package (opentelemetry-sdk
+    # on opentelemetry-api, say) comes in a version that works with the pin.
+    session.install("-e", f".[{','.join(TEST_EXTRAS)}]", *pins.splitlines())
+    session.install(*BENCH_DEPS, *TYPECHECK_DEPS, "nox")
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run("pytest", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """``ruff check``, ``ruff format --check`` and flake8-async over the whole tree."""
@@ -89,10 +150,19 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """``mypy --strict`` over src, tests, benchmarks, tools, docs/conf.py and this file."""
+    """``mypy --strict`` over src, tests, benchmarks, tools, docs/conf.py and this file;
+    ``pyright --verifytypes``: every public name fully typed (100%, or it fails)."""
     install_project(session, *TEST_EXTRAS)
-    session.install(*BENCH_DEPS, *TYPECHECK_DEPS, "nox")
+    session.install(*BENCH_DEPS, *TYPECHECK_DEPS, "nox", PYRIGHT)
     session.run("mypy")
+    # An editable install is a path hook pyright does not follow: it is pointed at src.
+    session.run(
+        "pyright",
+        "--verifytypes",
+        "trio_failurelog",
+        "--ignoreexternal",
+        env={"PYTHONPATH": "src"},
+    )
 
 
 @nox.session

@@ -48,6 +48,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+import trio_failurelog
 from trio_failurelog._sqlite._schema import INSERT_SQL, ensure_schema
 from trio_failurelog._table import TABLE
 from trio_failurelog._timetext import format_created_at
@@ -337,7 +338,9 @@ def _report(database: str, since: str, repeats: int) -> dict[str, Any]:
 def _child(argv: list[str], repeats: int) -> dict[str, Any]:
     """The best of ``repeats`` runs of ``python -m benchmarks.reading *argv``."""
     runs = []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT / "src"), str(_ROOT)])}
+    # The package this process imported (src, or an installed wheel), and the benchmarks.
+    package_dir = Path(trio_failurelog.__file__).parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package_dir), str(_ROOT)])}
     for _ in range(repeats):
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks.reading", *argv],

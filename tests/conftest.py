@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +19,21 @@ from hypothesis import settings
 settings.register_profile("trio-failurelog", deadline=None)
 settings.load_profile("trio-failurelog")
 
+# Set by nox -s release, which runs the suite against the installed wheel.
+INSTALLED_ENV = "TRIO_FAILURELOG_TEST_INSTALLED"
+
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get(INSTALLED_ENV) == "1":
+        import trio_failurelog
+
+        imported = Path(trio_failurelog.__file__).resolve()
+        site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
+        if not imported.is_relative_to(site_packages):
+            raise pytest.UsageError(
+                f"{INSTALLED_ENV}=1, but trio_failurelog was imported from {imported}, "
+                f"not from {site_packages}: the suite would not test the installed wheel"
+            )
     # The plugin comes with the installed package (the pytest11 entry point);
     # registered here too when the suite runs from a source tree (PYTHONPATH=src).
     import trio_failurelog.pytest_plugin as plugin

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from trio_failurelog import _cli
+from trio_failurelog._extras import install_hint
 from trio_failurelog._reader import FailureReader
 from trio_failurelog._report import duration_text
 from trio_failurelog._table import TABLE
@@ -330,7 +331,8 @@ def test_color_always_needs_rich(
     code, out, err = run(capsys, "--color", "always", "report", str(db))
     assert code == 2
     assert out == ""
-    assert "from a checkout of trio-failurelog: pip install '.[cli]' (it is not on PyPI)" in err
+    assert f"--color always needs rich: the 'cli' extra: {install_hint('cli')}" in err
+    assert "pip install 'rich>=" in err
     # auto falls back to plain text without rich
     code, out, _ = run(capsys, "report", str(db))
     assert code == 0

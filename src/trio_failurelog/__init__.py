@@ -2,8 +2,8 @@
 
 ``log()`` is synchronous and cheap, never blocks and never raises at run time;
 one writer task batches records into the database (an SQLite file, or a
-PostgreSQL server with the ``postgres`` extra) on a worker thread. See the
-README for the guarantees and the on-disk format.
+PostgreSQL server with the ``postgres`` extra) on a worker thread. The
+documentation (``docs/`` in the source) gives the guarantees and the on-disk format.
 """
 
 from ._errors import DatabaseSetupError, IncompatibleSchemaError

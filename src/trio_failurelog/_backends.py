@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from ._database import Database, StoreOptions, is_postgres_url, postgres_url
 from ._errors import DatabaseSetupError
+from ._extras import install_hint
 from ._protocols import ReadConnection, Store
 from ._sqlite import SQLiteReadConnection, SQLiteStore, VacuumOutcome, free_bytes, vacuum_file
 
@@ -54,9 +55,8 @@ def importing_postgres() -> Iterator[None]:
         if not _is_driver_missing(exc):
             raise
         raise DatabaseSetupError(
-            "a PostgreSQL database needs the 'postgres' extra: "
-            "pip install 'trio-failurelog[postgres]' (from a checkout: "
-            "pip install '.[postgres]')"
+            "a PostgreSQL database needs the 'postgres' extra (psycopg 3): "
+            + install_hint("postgres")
         ) from exc
 
 

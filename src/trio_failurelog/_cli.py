@@ -28,6 +28,7 @@ from ._database import is_postgres_url
 from ._duration import parse_duration
 from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
+from ._extras import install_hint
 from ._outfile import private_text_file
 from ._reader import FailureReader
 from ._readsql import Filters, failure_type_name
@@ -671,8 +672,8 @@ def _metrics_reader() -> tuple[Any, Callable[[], object]]:
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     except ImportError:
         raise CommandError(
-            "demo --metrics needs the OpenTelemetry SDK: pip install opentelemetry-sdk "
-            "(and, from a checkout of trio-failurelog, pip install '.[otel]')"
+            "demo --metrics needs the OpenTelemetry SDK: pip install opentelemetry-sdk, "
+            f"and the 'otel' extra: {install_hint('otel')}"
         ) from None
     reader = InMemoryMetricReader()
     return MeterProvider(metric_readers=[reader]), reader.get_metrics_data

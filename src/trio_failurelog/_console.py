@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
 
+from ._extras import install_hint
 from ._html import TYPE_COLOURS
 from ._record import RetrievalFailureRecord
 from ._report import (
@@ -37,7 +38,7 @@ __all__ = [
     "rich_available",
 ]
 
-INSTALL_HINT: Final = "from a checkout of trio-failurelog: pip install '.[cli]' (it is not on PyPI)"
+INSTALL_HINT: Final = f"the 'cli' extra: {install_hint('cli')}"
 _BAR_WIDTH: Final = 40
 _MAX_CELL: Final = 60
 _TYPE_MARKS: Final = {"no_hit": "n", "low_confidence": "l", "timeout": "t", "error": "e"}

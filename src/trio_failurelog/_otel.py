@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ._extras import install_hint
 from ._logger import LoggerStatistics, RetrievalFailureLogger
 from ._record import _repair_text
 from ._version import __version__
@@ -152,10 +153,7 @@ INSTRUMENTS: Final[tuple[_Spec, ...]] = (
     ),
 )
 
-_MISSING_EXTRA: Final = (
-    "OpenTelemetry metrics need the 'otel' extra: pip install 'trio-failurelog[otel]' "
-    "(from a checkout: pip install '.[otel]')"
-)
+_MISSING_EXTRA: Final = f"OpenTelemetry metrics need the 'otel' extra: {install_hint('otel')}"
 
 
 class _Registry:

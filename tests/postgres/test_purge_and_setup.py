@@ -125,7 +125,7 @@ def test_missing_driver_names_the_extra(blocked: str) -> None:
     if blocked == "psycopg":
         assert out.startswith("SETUP:"), out
     if out.startswith("SETUP:") and "extra" in out:
-        assert "pip install 'trio-failurelog[postgres]'" in out
+        assert "(psycopg 3): pip install 'psycopg[binary]>=" in out
     assert PASSWORD not in out
 
 

@@ -352,7 +352,7 @@ def test_a_url_without_the_extra_names_it() -> None:
         assert done.returncode == 1, done.stderr
         assert done.stdout.startswith("SETUP: a PostgreSQL database needs the 'postgres' extra")
         assert done.stderr.count("\n") == 1
-        assert "pip install 'trio-failurelog[postgres]'" in done.stderr
+        assert "(psycopg 3): pip install 'psycopg[binary]>=" in done.stderr
         assert_no_secret(done.stdout, done.stderr)
 
 

@@ -20,6 +20,10 @@ def _run_without_postgres(ci: str | None) -> subprocess.CompletedProcess[str]:
     env[BINDIR_VARIABLE] = "/nonexistent"
     if ci is not None:
         env["CI"] = ci
+    return _run_a_test(env)
+
+
+def _run_a_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", A_TEST],
         cwd=ROOT,
@@ -43,3 +47,16 @@ def test_fails_under_ci(ci: str) -> None:
     done = _run_without_postgres(ci)
     assert done.returncode != 0, done.stdout
     assert "CI=true, and the PostgreSQL tests cannot run" in done.stdout
+
+
+def test_runs_when_the_sbin_directories_are_not_on_path() -> None:
+    # A user's PATH often lacks /usr/sbin, where Debian keeps runuser (which the
+    # server needs under root): the tests must still run, not skip.
+    path = os.pathsep.join(
+        d
+        for d in os.environ["PATH"].split(os.pathsep)
+        if d.rstrip("/") not in ("/usr/sbin", "/sbin")
+    )
+    done = _run_a_test({**os.environ, "PATH": path})
+    assert done.returncode == 0, done.stdout
+    assert "1 passed" in done.stdout, done.stdout
