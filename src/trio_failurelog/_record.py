@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final, Literal, final
 
+from ._timetext import format_created_at
+
 __all__ = [
     "ERROR_CONTEXT_MAX_CHARS",
     "QUERY_TEXT_MAX_CHARS",
@@ -209,17 +211,7 @@ def _utc_text(moment: datetime.datetime) -> str:
             raise ValueError(
                 f"created_at must fall in the years 0001 to 9999 in UTC, got {moment.isoformat()}"
             ) from None
-    # Not strftime: some platforms drop the leading zeros of years before 1000.
-    text = (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
-        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
-    )
-    micro = moment.microsecond
-    if micro == 0:
-        return text
-    if micro % 1000 == 0:
-        return f"{text}.{micro // 1000:03d}"
-    return f"{text}.{micro:06d}"
+    return format_created_at(moment)
 
 
 def _utf8_length(text: str) -> int:
