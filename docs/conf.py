@@ -41,6 +41,7 @@ nitpick_ignore = [
     # Private type aliases in signatures (shown by name, documented in prose).
     ("py:class", "Database"),
     ("py:class", "Synchronous"),
+    ("py:class", "PartitionInterval"),
     ("py:class", "Redactor"),
     # Instrumentation is made by instrument(), never by hand: its constructor's
     # private registry type is not documented.
