@@ -6,7 +6,8 @@ particular: a writer that finds it taken sleeps in SQLite's busy handler (1,
 that begins its next chunk as soon as the last one commits takes the lock back
 within microseconds, so a waiting writer gets in only if one of its tries
 happens to land in that instant: with chunks committed back to back, a logger
-writing 2,000 records/s saw its commit p99 go from 22 ms to 354 ms (issue 16).
+writing 2,000 records/s saw its commit p99 go from 22 ms to 354 ms (measured
+on a 10M-row file; figure 8 in docs/performance.md measures it again).
 So, between two chunks, the purge sleeps longer than the busy handler's
 longest sleep of its first 100 ms (the logger's default ``busy_timeout``): a
 writer that began waiting during a chunk tries again during the gap, and
