@@ -15,6 +15,7 @@ from .._errors import IncompatibleSchemaError
 from .._table import COLUMNS, SCHEMA_VERSION, TABLE
 
 __all__ = [
+    "AUTO_VACUUM_MODES",
     "DELETE_BEFORE_SQL",
     "INSERT_SQL",
     "check_table",
@@ -54,8 +55,8 @@ def delete_chunk(conn: sqlite3.Connection, cutoff: str, limit: int) -> int:
     return deleted
 
 
-# PRAGMA auto_vacuum's answer for INCREMENTAL (0 is NONE, 1 FULL).
-_INCREMENTAL = 2
+#: PRAGMA auto_vacuum's answers, by name.
+AUTO_VACUUM_MODES: Final = {0: "none", 1: "full", 2: "incremental"}
 
 
 def give_back_free_pages(conn: sqlite3.Connection) -> None:
@@ -68,7 +69,7 @@ def give_back_free_pages(conn: sqlite3.Connection) -> None:
     (one page), so the statement is run again while pages stay free. The loop
     is bounded by the free pages counted first.
     """
-    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+    if AUTO_VACUUM_MODES.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) != "incremental":
         return  # the pages stay free for new rows (purge --vacuum gives them back)
     free: int = conn.execute("PRAGMA freelist_count").fetchone()[0]
     for _ in range(free):

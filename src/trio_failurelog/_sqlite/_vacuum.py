@@ -20,6 +20,7 @@ from typing import Final
 from .._database import Database
 from .._errors import DatabaseSetupError
 from ._read import connect
+from ._schema import AUTO_VACUUM_MODES
 
 __all__ = ["VacuumOutcome", "vacuum_file"]
 
@@ -28,7 +29,6 @@ _TRUNCATE_FOR: Final = 30.0
 _TRUNCATE_RETRY: Final = 0.05
 
 # PRAGMA auto_vacuum's answer, by number.
-_MODES: Final = {0: "none", 1: "full", 2: "incremental"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +106,13 @@ def vacuum_file(database: Database) -> VacuumOutcome:
     assert isinstance(path, str)  # connect() checked
     try:
         before = _on_disk(path)
-        mode = _MODES.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
+        mode = AUTO_VACUUM_MODES.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
         if mode == "none":
             # Takes effect with the VACUUM; a FULL file (its owner's choice) stays so.
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("VACUUM")
         _truncate_wal(conn)
-        after_mode = _MODES.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
+        after_mode = AUTO_VACUUM_MODES.get(conn.execute("PRAGMA auto_vacuum").fetchone()[0], "none")
     except sqlite3.Error as exc:
         raise DatabaseSetupError(f"cannot vacuum database {name}: {exc}") from exc
     finally:
