@@ -13,7 +13,13 @@ while a logger in this process writes 2,000 records/s into the same file:
   between them); existing file, which keeps its size; then ``purge --vacuum``
   (``vacuum`` below) with the logger still writing: its time, the most
   temporary disk it took, and what the logger went through;
-* ``new``: ``trio-failurelog purge`` on the new file, which shrinks as it goes.
+* ``new``: ``trio-failurelog purge`` on the new file, which shrinks as it goes;
+* ``logger before`` and ``logger after``: the same third purged by another
+  process's logger through its own retention (``retention_days`` 60, logging
+  200 records/s, so a round of up to ten chunks after each batch), on the new
+  file: before, its chunks of 1000 rows back to back (emulated: the store's
+  ``purge_gap`` set to 0); after, as it is now (chunks sized by time, a gap
+  before each). Its time: until the logger has purged the rows it had to.
 
 The logger: the library's defaults but ``flush_interval`` 20 ms (about 40
 records a transaction, 50 commits a second: more commits to hold up, and to
@@ -53,6 +59,7 @@ from trio_failurelog import RetrievalFailureRecord, open_failure_logger
 from trio_failurelog._database import BatchOutcome, QueuedRecord
 from trio_failurelog._sqlite import SQLiteStore
 from trio_failurelog._sqlite._schema import DELETE_BEFORE_SQL
+from trio_failurelog._table import TABLE, utc_second_text
 from trio_failurelog._timetext import format_created_at
 
 from ._common import make_records, median, percentile, prepare_database
@@ -157,9 +164,40 @@ def _child_main(argv: list[str]) -> None:
     elif what == "vacuum":
         print(json.dumps(_vacuum(database)))
         return
+    elif what in ("logger", "logger-old"):
+        if what == "logger-old":  # the retention purge as it was: 1000-row chunks back to back
+            SQLiteStore.purge_gap = 0.0
+        days = float(argv[2])
+        written = trio.run(_retention_logger, database, days, _older_than(database, days))
+        print(json.dumps({"seconds": time.perf_counter() - started, "child_written": written}))
+        return
     else:
         raise SystemExit(f"unknown child {what!r}")
     print(json.dumps({"seconds": time.perf_counter() - started}))
+
+
+def _older_than(database: str, days: float) -> int:
+    """How many rows are older than ``days`` days now."""
+    conn = sqlite3.connect(database)
+    try:
+        cutoff = utc_second_text(time.time() - days * 86400)
+        due = conn.execute(f"SELECT count(*) FROM {TABLE} WHERE created_at < ?", (cutoff,))
+        return int(due.fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def _retention_logger(database: str, days: float, expected: int) -> int:
+    """A logger with ``retention_days`` ``days``, logging 200 records/s until its
+    retention purge has deleted ``expected`` rows; how many records it wrote."""
+    records = make_records(200)
+    async with open_failure_logger(database, retention_days=days) as logger:
+        for record in itertools.cycle(records):
+            if logger.statistics().purged >= expected:
+                break
+            logger.log(record)
+            await trio.sleep(1 / 200)
+    return logger.statistics().written
 
 
 # ---------------------------------------------------------------------- the logger
@@ -281,7 +319,9 @@ def _purge(
             rows_before=rows_before,
             rows_after=_count(path),
         )
-        if entry["rows_before"] + entry["written"] - entry["rows_after"] <= 0:
+        # Rows written meanwhile: the logger's here, and a purging logger's own.
+        entry["added"] = entry["written"] + entry.get("child_written", 0)
+        if entry["rows_before"] + entry["added"] - entry["rows_after"] <= 0:
             raise RuntimeError(f"retention: {label} purged nothing")
         runs.append(entry)
     return {
@@ -290,7 +330,7 @@ def _purge(
         "longest_gap_ms": max(run["longest_gap_ms"] for run in runs),
         "bytes_before": runs[-1]["bytes_before"],
         "bytes_after": runs[-1]["bytes_after"],
-        "rows_purged": runs[-1]["rows_before"] + runs[-1]["written"] - runs[-1]["rows_after"],
+        "rows_purged": runs[-1]["rows_before"] + runs[-1]["added"] - runs[-1]["rows_after"],
         **_latencies(commits),
         "runs": runs,
     }
@@ -339,6 +379,13 @@ def run(params: RetentionParams, directory: Path) -> dict[str, Any]:
     idle.update(_latencies(idle.pop("commit_seconds")))
     before = _purge("before", lambda: fresh(existing), child("old", work, cutoff), params, records)
     after_new = _purge("new", lambda: fresh(new), child("cli", work, bound), params, records)
+    days = str(90 - _PURGED_DAYS)
+    logger_before = _purge(
+        "logger before", lambda: fresh(new), child("logger-old", work, days), params, records
+    )
+    logger_after = _purge(
+        "logger after", lambda: fresh(new), child("logger", work, days), params, records
+    )
     after_existing = _purge(
         "existing", lambda: fresh(existing), child("cli", work, bound), params, records
     )
@@ -355,8 +402,12 @@ def run(params: RetentionParams, directory: Path) -> dict[str, Any]:
         "existing": after_existing,
         "vacuum": vacuum,
         "new": after_new,
+        "logger_before": logger_before,
+        "logger_after": logger_after,
         "ratios": {
             "p99_after_vs_before": after_new["commit_p99_ms"] / before["commit_p99_ms"],
+            "logger_p99_after_vs_before": logger_after["commit_p99_ms"]
+            / logger_before["commit_p99_ms"],
             "p99_after_vs_idle": after_new["commit_p99_ms"] / idle["commit_p99_ms"],
             "purge_seconds_after_vs_before": after_new["purge_seconds"] / before["purge_seconds"],
             "new_file_after_vs_before": after_new["bytes_after"] / after_new["bytes_before"],
@@ -387,7 +438,11 @@ def table(results: dict[str, Any]) -> str:
         ("before", "before: back to back (existing file)"),
         ("existing", "after: existing file (auto_vacuum off)"),
         ("new", "after: new file (incremental)"),
+        ("logger_before", "a logger's retention, before (new file)"),
+        ("logger_after", "a logger's retention, after (new file)"),
     ):
+        if key not in results:  # results from before the logger's rows were measured
+            continue
         entry = results[key]
         lines.append(
             f"  {what:<40} {entry['commit_p50_ms']:7.1f} {entry['commit_p99_ms']:7.1f}"
@@ -414,6 +469,11 @@ def table(results: dict[str, Any]) -> str:
         f" {ratios['purge_seconds_after_vs_before']:.2f}x; new file after/before purge:"
         f" {ratios['new_file_after_vs_before']:.2f}x"
     )
+    if "logger_p99_after_vs_before" in ratios:
+        lines.append(
+            f"  a logger's retention purge, p99 after/before:"
+            f" {ratios['logger_p99_after_vs_before']:.2f}x"
+        )
     return "\n".join(lines)
 
 

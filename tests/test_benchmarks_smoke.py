@@ -178,7 +178,7 @@ def test_retention_reports_every_purge_and_the_vacuum(
     results, stdout = smoke_run
     retention = results["retention"]
     third = retention["rows"] // 3
-    for key in ("before", "existing", "new"):
+    for key in ("before", "existing", "new", "logger_before", "logger_after"):
         entry = retention[key]
         # The oldest third, give or take the generator's jitter at the cutoff.
         assert abs(entry["rows_purged"] - third) <= third // 10, key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import sqlite3
@@ -23,6 +24,7 @@ from trio_failurelog import (
     open_failure_logger,
 )
 from trio_failurelog._database import BatchOutcome, QueuedRecord
+from trio_failurelog._pacing import WRITER_GAP
 from trio_failurelog._sqlite import SQLiteStore
 from trio_failurelog._threads import SerialThread
 from trio_failurelog._writer import PURGE_CHUNKS_PER_ROUND
@@ -661,9 +663,9 @@ def test_a_second_ctrl_c_stops_waiting_for_a_hung_close(
 
 
 def _insert_aged(path: Path, count: int, text: str = "q") -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite3.connect(path)
     try:
-        with conn:
+        with conn:  # one transaction
             conn.executemany(
                 f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
                 " VALUES ('no_hit', 'old', ?, '2001-01-01 00:00:00')",
@@ -673,26 +675,53 @@ def _insert_aged(path: Path, count: int, text: str = "q") -> None:
         conn.close()
 
 
-async def test_a_large_backlog_is_purged_a_round_at_a_time_between_batches(
+async def test_a_large_backlog_is_purged_a_round_at_a_time_leaving_room_between_chunks(
     db_path: Path, virtual_time: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chunk = 10  # rows per chunk, small so that the backlog is quick to make
+    """Writing never waits for a whole backlog: a round of chunks at open, then a
+    round after each batch. On SQLite, chunks after the first are sized by time
+    (at most doubling), and every chunk, the round's first included, begins
+    WRITER_GAP or more after the last one ended: time in which another
+    process's writer waiting for the lock gets it (tests/test_purge.py shows
+    the manual purge's same pause letting such a writer in)."""
+    chunk = 100  # rows in a first chunk: the smallest sized by time, so the backlog is quick
     monkeypatch.setattr(writer_module, "PURGE_CHUNK", chunk)
-    round_ = chunk * PURGE_CHUNKS_PER_ROUND
+    most = chunk * (2**PURGE_CHUNKS_PER_ROUND - 1)  # a first round's rows, were each chunk doubled
+    backlog = most + 5
     async with open_failure_logger(db_path):
         pass
-    _insert_aged(db_path, 3 * round_ + 5)
-    async with open_failure_logger(db_path, retention_days=30, purge_every=100) as failures:
+    _insert_aged(db_path, backlog)
+    grew_at: list[tuple[float, int]] = []  # (virtual time, purged) at each change
+
+    async def watch(failures: RetrievalFailureLogger) -> None:
+        while True:
+            purged = failures.statistics().purged
+            if not grew_at or grew_at[-1][1] != purged:
+                grew_at.append((trio.current_time(), purged))
+            await trio.sleep(0.001)
+
+    async with (
+        open_failure_logger(db_path, retention_days=30, purge_every=100) as failures,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(watch, failures)
         failures.log(record(0))
         await failures.flush()  # written after one round, not after the whole backlog
-        assert failures.statistics().purged == round_
-        for i in range(1, 4):  # each batch is followed by another round
-            failures.log(record(i))
+        assert chunk <= failures.statistics().purged <= most
+        batches = 1
+        while failures.statistics().purged < backlog:  # each batch is followed by a round
+            failures.log(record(batches))
             await failures.flush()
-            await trio.testing.wait_all_tasks_blocked()
+            batches += 1
+        nursery.cancel_scope.cancel()
     stats = failures.statistics()
-    assert stats.purged == 3 * round_ + 5
-    assert (stats.written, count_rows(db_path)) == (4, 4)
+    assert batches >= 2
+    assert stats.purged == backlog
+    assert (stats.written, count_rows(db_path)) == (batches, batches)
+    chunk_ends = [moment for moment, purged in grew_at if purged]
+    assert len(chunk_ends) > PURGE_CHUNKS_PER_ROUND  # two rounds or more, watched
+    spacing = [later - earlier for earlier, later in itertools.pairwise(chunk_ends)]
+    assert min(spacing) >= WRITER_GAP - 0.0011  # the watcher looks every 1 ms
 
 
 def _file_size(path: Path) -> int:

@@ -137,7 +137,11 @@ class RetrievalFailureLogger:
       batch_size: The most records written in one transaction.
       flush_interval: The longest a record waits in a partial batch (seconds).
       retention_days: Rows older than this are deleted once when the writer
-        starts and every ``purge_every`` batches after; ``None`` keeps all rows.
+        starts and every ``purge_every`` batches after (while a backlog is
+        left, after every batch), in short transactions between the writer's
+        batches: on SQLite each holds the lock about 20 ms and begins 30 ms
+        or more after the last, so that other writers of the file get in.
+        ``None`` keeps all rows.
       purge_every: Batches between two retention purges.
       drain_timeout: On close or cancellation, how long (seconds) the writer
         may go on writing what is queued and closing the database; what is left

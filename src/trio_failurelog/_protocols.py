@@ -34,6 +34,11 @@ class Store(Protocol):
     kind: StoreKind
     #: The database, named for messages: never holds a password.
     name: str
+    #: Seconds the retention purge leaves the database to other writers
+    #: between two of its chunks, which are then sized by time (SQLite, one
+    #: writer at a time: see ``_pacing.py``). 0: writers do not wait on each
+    #: other here, and chunks are of a fixed size.
+    purge_gap: float
 
     def write_batch(
         self, items: Sequence[QueuedRecord], *, sent: Callable[[], object] | None = None

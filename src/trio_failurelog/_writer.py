@@ -30,6 +30,7 @@ import trio
 
 from ._backends import open_store
 from ._database import BatchOutcome, Database, QueuedRecord, describe_database
+from ._pacing import ChunkPacer
 from ._protocols import Store
 from ._redaction import REDACTION_FAILED, Redactor, redact_batch
 from ._settings import LoggerSettings
@@ -43,7 +44,9 @@ T = TypeVar("T")
 
 #: Storage failures are warned about at most once per this many seconds.
 FAILURE_WARNING_INTERVAL: Final = 60.0
-#: Rows deleted per transaction by the retention purge.
+#: Rows deleted per transaction by the retention purge: every chunk where
+#: writers do not wait on each other (PostgreSQL), the first one on SQLite,
+#: where the next ones are sized to hold the write lock about 20 ms.
 PURGE_CHUNK: Final = 1000
 #: Chunks one purge round deletes at most: a large backlog is purged a round
 #: after each batch, so that writing never waits for all of it.
@@ -100,6 +103,8 @@ class BatchWriter:
         "_on_moved",
         "_outgoing",
         "_prefetch_lot",
+        "_purge_ended",
+        "_purge_pacer",
         "_purge_warnings",
         "_receive",
         "_redaction_warnings",
@@ -151,6 +156,10 @@ class BatchWriter:
         self._prefetch_lot = trio.lowlevel.ParkingLot()  # _take_while_writing waiting
         self._writing = False  # a write_batch call is under way (retries included)
         self._batches_since_purge = 0
+        # How the retention purge sizes its chunks (made once the store is
+        # open: it depends on the database), and when its last chunk ended.
+        self._purge_pacer: ChunkPacer | None = None
+        self._purge_ended = -math.inf
         self._flush_target = 0
         self._settled_lot = trio.lowlevel.ParkingLot()  # flush() waiting
         self._started = False
@@ -431,15 +440,31 @@ class BatchWriter:
         cutoff = time.time() - retention_days * 86400
         if cutoff <= _EARLIEST_CUTOFF:
             return  # noqa: ASYNC910  # nothing can be that old
+        gap = store.purge_gap
+        pacer = self._purge_pacer
+        if pacer is None:
+            pacer = self._purge_pacer = ChunkPacer(PURGE_CHUNK, by_time=gap > 0, gap=0.0)
         try:
             for _ in range(PURGE_CHUNKS_PER_ROUND):
+                # SQLite: another process's writer waiting for the lock gets it
+                # in the gap; a chunk right after ours would take it back within
+                # microseconds (see _pacing.py). Rounds are spaced too: the
+                # batch between two rounds holds the lock a moment only.
+                wait = self._purge_ended + gap - clock()
+                if wait > 0:
+                    await trio.sleep(wait)
+                    if self._draining:
+                        return
+                limit = pacer.limit
                 # No retries: a busy database is purged next round, not waited for.
-                deleted = await self._call_with_retries(
-                    functools.partial(store.purge_chunk, cutoff, PURGE_CHUNK), retry_timeout=0
+                deleted, seconds = await self._call_with_retries(
+                    functools.partial(_timed_purge_chunk, store, cutoff, limit), retry_timeout=0
                 )
+                self._purge_ended = clock()
                 self.purged += deleted
-                if deleted < PURGE_CHUNK or self._draining:
+                if deleted < limit or self._draining:
                     return
+                pacer.took(seconds)
             # More left: another round after the next batch.
             self._batches_since_purge = self._settings.purge_every - 1
         except Exception as exc:
@@ -674,3 +699,11 @@ class _RateLimit:
 
 def _close_store(store: Store) -> None:
     store.close()
+
+
+def _timed_purge_chunk(store: Store, older_than: float, limit: int) -> tuple[int, float]:
+    """On the store's thread: one purge chunk, and the seconds it took there
+    (the OS's clock: the time the lock was held, which a mock clock does not see)."""
+    started = time.monotonic()
+    deleted = store.purge_chunk(older_than, limit)
+    return deleted, time.monotonic() - started

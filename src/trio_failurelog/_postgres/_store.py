@@ -143,6 +143,7 @@ class PostgresStore:
     """
 
     kind: StoreKind = "postgresql"
+    purge_gap: float = 0.0  # row locks: a purge keeps no INSERT waiting
 
     def __init__(self, url: str, options: StoreOptions, conn: Connection) -> None:
         self._url = url

@@ -20,6 +20,7 @@ from typing import Final, TypeVar
 
 from .._database import BatchOutcome, Database, QueuedRecord, StoreKind, Synchronous
 from .._errors import DatabaseSetupError, IncompatibleSchemaError
+from .._pacing import WRITER_GAP
 from .._table import (
     COLUMNS,
     TYPE_TEXT,
@@ -203,6 +204,7 @@ class SQLiteStore:
     """
 
     kind: StoreKind = "sqlite"
+    purge_gap: float = WRITER_GAP
 
     def __init__(
         self,
