@@ -45,6 +45,32 @@ def test_report_prints_plain_tables_when_piped(
     assert any(line.startswith("refund policy ") and " 3 " in line for line in lines)
 
 
+def test_the_what_ifs_are_shown_whole_however_many(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Scores far under the threshold give many what-if steps, the last (which
+    recovers most) at the end of a long cell: the text report shows it all."""
+    scores = [round(0.1 + 0.05 * i, 2) for i in range(16)]  # 0.1 .. 0.85, threshold 0.9
+    db = make_db(
+        tmp_path / "f.db",
+        [
+            row("low_confidence", "semantic", f"q{i}", T0, top_score=score, threshold=0.9)
+            for i, score in enumerate(scores)
+        ],
+    )
+    code, out, _ = run(capsys, "report", str(db), "--json")
+    assert code == 0
+    (stats,) = json.loads(out)["low_confidence"]
+    shown = "; ".join(
+        f"{w['threshold']:g}: {w['recovered']:,} ({w['share']:.0%})" for w in stats["what_if"]
+    )
+    assert len(shown) > 100  # longer than any clipped cell
+    assert stats["what_if"][-1]["recovered"] == len(scores)
+    code, out, _ = run(capsys, "report", str(db))
+    assert code == 0
+    assert shown in out
+
+
 def test_report_json(capsys: pytest.CaptureFixture[str], db: Path) -> None:
     code, out, _ = run(capsys, "report", str(db), "--since", T0, "--until", T1, "--json")
     assert code == 0
@@ -431,9 +457,9 @@ def test_thresholds_not_below_a_strategys_own_are_noted(
     assert code == 0
     # semantic's threshold is 0.7, keyword's 0.45: 0.5 is above keyword's too.
     assert err.splitlines() == [
-        "trio-failurelog: note: --thresholds 0.8, 0.7: not below 'semantic''s threshold "
+        "trio-failurelog: note: --thresholds 0.8, 0.7: not below the threshold of 'semantic' "
         "(0.7); a what-if lowers the threshold",
-        "trio-failurelog: note: --thresholds 0.8, 0.7, 0.5: not below 'keyword''s threshold "
+        "trio-failurelog: note: --thresholds 0.8, 0.7, 0.5: not below the threshold of 'keyword' "
         "(0.45); a what-if lowers the threshold",
     ]
     code, _, err = run(capsys, "report", str(db), "--thresholds", "0.4")

@@ -3,20 +3,25 @@ true, log output that never lands on top of the live status line."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
+import re
 import stat
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trio_failurelog import _cli
 from trio_failurelog._cli import build_parser, main
-from trio_failurelog._console import Console
+from trio_failurelog._console import Console, rich_available
 from trio_failurelog._export import write_jsonl
 
 from ._failuredb import make_db, row
@@ -212,6 +217,25 @@ def test_no_colour_when_piped_or_refused(
     assert "\x1b" not in out
 
 
+@pytest.mark.usefixtures("rich_installed")
+def test_color_is_taken_after_the_command_too(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    for argv, coloured in (
+        (["report", str(db), "--color", "always"], True),
+        (["--color", "always", "report", str(db), "--color", "never"], False),
+        (["--color", "always", "report", str(db)], True),  # kept: the command gave none
+        (["tail", str(db), "-n", "1", "--color", "always"], True),
+    ):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(_cli, "sleep", _interrupt)
+            code, out, _ = run(capsys, *argv)
+        assert code in (0, 130), argv
+        assert ("\x1b[" in out) is coloured, argv
+
+
+def _interrupt(seconds: float) -> None:
+    raise KeyboardInterrupt
+
+
 def _positional_help(command: str) -> str:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
@@ -310,3 +334,69 @@ def test_warnings_still_reach_other_handlers(
         logging.getLogger("trio_failurelog").warning("seen twice")
     assert "seen twice" in caplog.text
     assert capsys.readouterr().err == "trio-failurelog: seen twice\n"
+
+
+# ------------------------------------------------------------ stored text on a terminal
+
+_SGR = re.compile(r"\x1b\[[0-9;]*m")  # rich's own colour sequences (--color always)
+#: Characters a terminal may act on rather than show: controls, format characters.
+_ACTED_ON = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_TYPED = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30)  # no surrogates
+
+
+def _shown_everything(argv: list[str]) -> str:
+    """stdout of a report, or of a tail's first look (then Ctrl-C), in this process."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        patch.setattr(_cli, "sleep", interrupt)
+        code = main(argv)
+    assert code in (0, 130), stderr.getvalue()
+    return stdout.getvalue()
+
+
+def _acted_on(text: str) -> list[str]:
+    return [char for char in text if char != "\n" and unicodedata.category(char) in _ACTED_ON]
+
+
+@settings(max_examples=40, deadline=None)
+@given(query=_TYPED, strategy=_TYPED, context=_TYPED)
+def test_what_users_typed_reaches_the_terminal_as_text(
+    tmp_path_factory: pytest.TempPathFactory, query: str, strategy: str, context: str
+) -> None:
+    """Escape sequences (cursor moves, a cleared screen, a window title), bidi
+    overrides and the like in any stored text column are shown escaped by
+    report and tail, in plain and in rich output, never sent to the terminal."""
+    rows = [
+        row("error", strategy, query, "2024-06-01 00:00:00", error_context=context),
+        row("low_confidence", strategy, query, "2024-06-01 00:00:01", top_score=0.2, threshold=0.5),
+    ]
+    db = str(make_db(tmp_path_factory.mktemp("typed") / "f.db", rows))
+    for argv in (
+        ["--color", "never", "report", db],
+        ["--color", "never", "tail", db],
+        *(
+            (["--color", "always", "report", db], ["--color", "always", "tail", db])
+            if rich_available()
+            else ()
+        ),
+    ):
+        shown = _SGR.sub("", _shown_everything(argv))
+        assert _acted_on(shown) == [], argv
+
+
+@pytest.mark.usefixtures("rich_installed")
+def test_rich_markup_in_stored_text_is_shown_as_written(tmp_path: Path) -> None:
+    markup = "[bold red]boom[/bold red]"
+    rows = [row("no_hit", markup, markup, "2024-06-01 00:00:00")] * 2  # a repeated query too
+    db = str(make_db(tmp_path / "f.db", rows))
+    for command in ("report", "tail"):
+        shown = _SGR.sub("", _shown_everything(["--color", "always", command, db]))
+        assert markup in shown, command

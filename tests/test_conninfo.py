@@ -24,7 +24,9 @@ from trio_failurelog._database import (
     database_label,
     describe_database,
     is_postgres_url,
+    postgres_url,
     store_kind,
+    url_scheme,
 )
 from trio_failurelog._purge import purge_older_than
 
@@ -63,14 +65,17 @@ def test_the_scheme_is_matched_in_any_case() -> None:
 
 @given(
     database=st.one_of(
-        st.text(max_size=30).filter(lambda text: not is_postgres_url(text)),
+        # Neither a URL nor a password= (both shown without their passwords).
+        st.text(max_size=30).filter(
+            lambda text: url_scheme(text) is None and "password" not in text.lower()
+        ),
         st.builds(lambda text: f"postgresql://u:{text}x@h/db", st.text(max_size=10)),
     )
 )
 def test_the_label_is_the_message_name_unquoted(database: str) -> None:
     # Messages quote the label (repr); an OpenTelemetry attribute takes it as it is.
     assert describe_database(database) == repr(database_label(database))
-    if not is_postgres_url(database):
+    if url_scheme(database) is None:
         assert database_label(database) == database
     assert database_label(Path("dir") / "f.db") == str(Path("dir") / "f.db")
 
@@ -213,6 +218,87 @@ def test_every_way_in_refuses_the_url_without_showing_the_password(password: str
         assert code == 2
         assert stdout.getvalue() == ""
         assert stderr.getvalue() == f"trio-failurelog: error: {argv[0]}: {expected} (see --help)\n"
+
+
+def test_sqlalchemy_style_postgresql_urls_are_postgresql_urls() -> None:
+    """``postgresql+psycopg://`` (SQLAlchemy's spelling, natural in Python
+    settings) is taken: the driver suffix is dropped for libpq, the password
+    hidden (tests/postgres/test_interface.py writes and reads through one)."""
+    for url in ("postgresql+psycopg://u:s3cretpw@h/db", "POSTGRES+psycopg2://u:s3cretpw@h/db"):
+        assert is_postgres_url(url)
+        assert store_kind(url) == "postgresql"
+        assert postgres_url(url) in ("postgresql://u:s3cretpw@h/db", "postgres://u:s3cretpw@h/db")
+        assert describe_database(url) == repr(url.replace("s3cretpw", "***"))
+
+
+@pytest.mark.parametrize(
+    ("database", "shown", "why"),
+    [
+        ("mysql://user:s3cretpw@127.0.0.1:1/db", "mysql://user:***@127.0.0.1:1/db", "a mysql"),
+        ("MSSQL+pyodbc://u:s3cretpw@h/db?x=1", "MSSQL+pyodbc://u:***@h/db?x=1", "a mssql+pyodbc"),
+        ("sqlite:///failures.db", "sqlite:///failures.db", "a sqlite"),
+        ("redis://h/0?password=s3cretpw", "redis://h/0?password=***", "a redis"),
+        ("host=127.0.0.1 port=1 password=s3cretpw dbname=db", None, "libpq"),
+        ("dbname=db PASSWORD = 's3cretpw x'", None, "libpq"),
+    ],
+)
+def test_a_database_of_another_kind_is_refused_everywhere_without_its_password(
+    database: str, shown: str | None, why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another URL scheme, or a libpq key=value string, was taken for an SQLite
+    file name: created by the logger, and shown, password and all, in every
+    message. Now each way in refuses it in one message that names the field
+    and hides the password, and no file is made."""
+    monkeypatch.chdir(tmp_path)
+    label = database_label(database)
+    if shown is not None:
+        assert label == shown
+    assert "s3cret" not in label
+    if why == "libpq":
+        expected = (
+            f"database: {label!r} looks like a libpq key=value connection string; "
+            "trio-failurelog takes a postgresql:// URL (or the path of an SQLite file)"
+        )
+    else:
+        expected = (
+            f"database: {label!r} is {why}:// URL; trio-failurelog takes the path of an "
+            "SQLite file or a postgresql:// URL"
+        )
+
+    async def open_it() -> None:
+        async with open_failure_logger(database):
+            pass  # pragma: no cover - refused before
+
+    for attempt, error in (
+        (lambda: RetrievalFailureLogger(database), ValueError),
+        (lambda: trio.run(open_it), ValueError),
+        (lambda: FailureReader(database), DatabaseSetupError),
+        (lambda: purge_older_than(database, "2024-01-01"), DatabaseSetupError),
+    ):
+        with pytest.raises(error) as caught:
+            attempt()
+        assert type(caught.value) is error
+        assert str(caught.value) == expected
+    for argv in (
+        ["report", database],
+        ["export", database],
+        ["tail", database],
+        ["purge", database, "--older-than", "30d"],
+        ["demo", "--db", database, "--duration", "0.1"],
+    ):
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(argv)
+        assert "s3cret" not in stdout.getvalue() + stderr.getvalue(), argv
+        assert stdout.getvalue() == "", argv
+        if argv[0] == "demo":  # a value the library refuses: a usage error
+            assert (code, stderr.getvalue()) == (
+                2,
+                f"trio-failurelog: error: demo: {expected} (see --help)\n",
+            )
+        else:
+            assert (code, stderr.getvalue()) == (1, f"trio-failurelog: error: {expected}\n")
+    assert list(tmp_path.iterdir()) == []  # nothing was taken for a file name
 
 
 def test_a_failed_connection_is_the_public_error_by_name() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import shlex
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -203,3 +206,25 @@ def test_the_demo_says_when_it_reached_less_than_the_rate_asked(
         "requests/s of the 5,000 asked: all 1 request slots were busy at times "
         "(raise --concurrency)"
     )
+
+
+def test_the_next_commands_run_from_a_shell_without_the_script_on_path(tmp_path: Path) -> None:
+    """Run as ``python -m trio_failurelog`` from a virtual environment that is not
+    activated, ``trio-failurelog`` is on no PATH: the hint names this Python."""
+    database = tmp_path / "demo.db"
+    env = {**os.environ, "PATH": str(tmp_path)}  # no trio-failurelog anywhere on it
+    env.pop("TRIO_FAILURELOG_PROG", None)
+    demo = subprocess.run(
+        [sys.executable, "-m", "trio_failurelog", "demo", "--duration", "0.5", "--db", database],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (hint,) = [line for line in demo.stdout.splitlines() if line.startswith("Next:")]
+    report = hint.removeprefix("Next:").split("|")[0].strip()
+    words = shlex.split(report)
+    assert words[:3] == [sys.executable, "-m", "trio_failurelog"]
+    done = subprocess.run(words, env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert "Retrieval failures in" in done.stdout

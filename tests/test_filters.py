@@ -272,7 +272,7 @@ def test_filters_are_shown_in_the_report(capsys: pytest.CaptureFixture[str], db:
     )
     assert code == 0
     assert "only type timeout, no_hit; strategy 'keyword'" in out
-    assert "1 failures (timeout 1)" in out
+    assert "1 failure (timeout 1)" in out
 
 
 @pytest.mark.parametrize(

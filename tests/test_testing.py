@@ -95,6 +95,23 @@ async def test_the_failure_logger_fixture_is_a_real_logger_on_a_temporary_file(
         assert await reader.count() == 700
 
 
+async def test_log_from_a_worker_thread_raises_in_the_fake_as_in_the_real_logger(
+    failure_logger: RetrievalFailureLogger, memory_failure_logger: MemoryFailureLogger
+) -> None:
+    """A test that passes with the fake must not raise in production: log()
+    from a worker thread (a sync recall run with to_thread) is refused by both,
+    in the same words, and log_threadsafe() taken by both."""
+    messages = []
+    for failures in (failure_logger, memory_failure_logger):
+        with pytest.raises(RuntimeError) as caught:
+            await trio.to_thread.run_sync(failures.log, record(0))
+        messages.append(str(caught.value))
+        assert await trio.to_thread.run_sync(failures.log_threadsafe, record(1))
+    assert messages[0] == messages[1]
+    assert "log_threadsafe()" in messages[0]
+    assert [r.query_text for r in memory_failure_logger.records] == ["query 1"]
+
+
 async def test_the_memory_fixture(memory_failure_logger: MemoryFailureLogger) -> None:
     memory_failure_logger.log(record())
     await memory_failure_logger.flush()

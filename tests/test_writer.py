@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import signal
 import sqlite3
@@ -1095,6 +1096,40 @@ async def test_purge_at_open_deletes_old_rows_in_chunks(db_path: Path) -> None:
         await failures.flush()  # the purge at open runs before the first batch
         assert failures.statistics().purged == 2500
     assert count_rows(db_path) == 4
+
+
+async def test_what_the_purge_at_open_deletes_is_said_once(
+    db_path: Path, virtual_time: trio.testing.MockClock, lib_log: pytest.LogCaptureFixture
+) -> None:
+    """A file made elsewhere loses its old rows to the default retention when a
+    logger opens it: said at INFO, once; the later rounds only at DEBUG."""
+    async with open_failure_logger(db_path):
+        pass
+    insert_aged(db_path, 2500, "2001-01-01 00:00:00")
+    async with open_failure_logger(db_path, retention_days=30, purge_every=1) as failures:
+        failures.log(record())
+        await failures.flush()
+        insert_aged(db_path, 7, "2001-01-01 00:00:00")
+        failures.log(record(1))
+        await failures.flush()
+        await trio.sleep(1)  # virtual: the round after the batch
+    said = [
+        (r.levelno, r.getMessage())
+        for r in lib_log.records
+        if "retention purge deleted" in r.getMessage()
+    ]
+    name = repr(str(db_path))
+    assert said == [
+        (
+            logging.INFO,
+            f"trio_failurelog: retention purge deleted 2500 row(s) older than 30 days from {name}",
+        ),
+        (
+            logging.DEBUG,
+            f"trio_failurelog: retention purge deleted 7 row(s) older than 30 days from {name}",
+        ),
+    ]
+    assert failures.statistics().purged == 2507
 
 
 async def test_purge_every_n_batches(db_path: Path, virtual_time: trio.testing.MockClock) -> None:

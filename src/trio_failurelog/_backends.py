@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from ._database import Database, StoreOptions, is_postgres_url, postgres_url
+from ._database import Database, StoreOptions, check_database, is_postgres_url, postgres_url
 from ._errors import DatabaseSetupError
 from ._extras import install_hint
 from ._protocols import ReadConnection, Store
@@ -67,6 +67,7 @@ def open_store(database: Database, options: StoreOptions) -> Store:
     :exc:`IncompatibleSchemaError`) when the database cannot be used, and when
     a PostgreSQL URL is given without the ``postgres`` extra installed.
     """
+    _check(database)
     if is_postgres_url(database):
         assert isinstance(database, str)
         with importing_postgres():
@@ -86,12 +87,22 @@ def open_read_connection(database: Database, *, writable: bool = False) -> ReadC
     :exc:`DatabaseSetupError` (naming the ``postgres`` extra when a URL is
     given without it) or :exc:`IncompatibleSchemaError`.
     """
+    _check(database)
     if is_postgres_url(database):
         assert isinstance(database, str)
         with importing_postgres():
             from ._postgres import PostgresReadConnection
         return PostgresReadConnection(postgres_url(database), read_only=not writable)
     return SQLiteReadConnection(database, mode="rw" if writable else "ro")
+
+
+def _check(database: Database) -> None:
+    """Refuse what names no database of ours (another URL scheme, a libpq
+    ``key=value`` string) as a setup error, before it is taken for a file."""
+    try:
+        check_database(database)
+    except ValueError as exc:
+        raise DatabaseSetupError(str(exc)) from None
 
 
 def _sqlite_only(database: Database, what: str) -> None:

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import sqlite3
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any, Final, NoReturn, TextIO
 
 from ._conninfo import without_password
 from ._console import INSTALL_HINT, Console, StatusAwareLogHandler, colour_wanted, rich_available
-from ._database import is_postgres_url
+from ._database import check_database, database_label, is_postgres_url
 from ._duration import parse_duration
 from ._errors import DatabaseSetupError
 from ._export import record_to_dict, write_csv, write_jsonl
@@ -32,6 +33,7 @@ from ._extras import install_hint
 from ._outfile import private_text_file
 from ._reader import FailureReader
 from ._readsql import Filters, failure_type_name
+from ._report import plural
 from ._summary import FailureSummary
 from ._timetext import TimeBound, created_at_text, epoch_seconds
 
@@ -138,12 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    colour_help = (
+        "colour and rich tables: auto (on a terminal, when rich is installed), always, "
+        "never (default: auto; NO_COLOR also turns it off)"
+    )
     parser.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour and rich tables: auto (on a terminal, when rich is installed), always, "
-        "never (default: auto; NO_COLOR also turns it off)",
+        "--color", choices=("auto", "always", "never"), default="auto", help=colour_help
+    )
+    # --color after the command too (report DB --color never), as its --help says;
+    # SUPPRESS: a command given none leaves the value given before it.
+    colour = _Parser(add_help=False)
+    colour.add_argument(
+        "--color", choices=("auto", "always", "never"), default=argparse.SUPPRESS, help=colour_help
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
@@ -180,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
+        parents=[colour],
         help="summarise failures: counts, timeline, latency, thresholds, repeated queries",
         description="Summarise the failures of a time range as tables (or JSON), optionally "
         "as a self-contained HTML page with charts.",
@@ -214,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tail = commands.add_parser(
         "tail",
+        parents=[colour],
         help="follow new failures live, like tail -f",
         description="Print the last failures, then new ones as they are written, until Ctrl-C.",
     )
@@ -234,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
+        parents=[colour],
         help="stream failures as JSON Lines or CSV",
         description="Write failures oldest first as JSON Lines (exact) or CSV (NULL as an "
         "empty field), streaming in constant memory.",
@@ -264,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     purge = commands.add_parser(
         "purge",
+        parents=[colour],
         help="delete old failures in chunks",
         description="Delete failures older than a duration (or a UTC time), in short "
         "transactions with a pause between them so that a logger writing to the file is not "
@@ -292,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
+        parents=[colour],
         help="run a simulated retrieval service that logs its failures, then report",
         description="Run a trio program with many concurrent recall tasks against an "
         "in-memory corpus; every failed recall goes through the library. Shows logged, "
@@ -363,11 +376,7 @@ def _write_html(
 
 def _shown(database: str) -> str:
     """``database`` as output shows it: a path as given, a URL without its password."""
-    if is_postgres_url(database):
-        from ._conninfo import redact_url
-
-        return redact_url(database)
-    return database
+    return database_label(database)
 
 
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
@@ -409,7 +418,7 @@ def _threshold_notes(summary: FailureSummary, thresholds: tuple[float, ...] | No
         if high:
             shown = ", ".join(f"{t:g}" for t in high)
             notes.append(
-                f"--thresholds {shown}: not below {item.strategy!r}'s threshold "
+                f"--thresholds {shown}: not below the threshold of {item.strategy!r} "
                 f"({item.threshold:g}); a what-if lowers the threshold"
             )
     return notes
@@ -512,7 +521,7 @@ def _export(args: argparse.Namespace, out: Console) -> int:
         )
         print(f"{PROG}: exported 0 rows{where}: {why}", file=sys.stderr)
     elif progress is not None:
-        progress.line(f"exported {count:,} rows{where}")
+        progress.line(f"exported {plural(count, 'row')}{where}")
     return 0
 
 
@@ -586,6 +595,7 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
         else:
             out.line(text)
 
+    check_database(args.db)  # ValueError: another kind of URL, before anything is shown
     shown = _shown(args.db)
     out.line(
         f"Simulating a retrieval service for {args.duration:g} s at {args.rate:g} requests/s; "
@@ -632,7 +642,7 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     out.line(f"HTML report: {target.resolve()}")
     # The command as the user's shell can run it: nox's demo session names
     # itself, because trio-failurelog is only on that session's PATH.
-    for line in next_commands(os.environ.get("TRIO_FAILURELOG_PROG", PROG), args.db):
+    for line in next_commands(os.environ.get("TRIO_FAILURELOG_PROG") or _runnable_prog(), args.db):
         out.line(line)
     if result.metrics is not None:
         out.line()
@@ -642,6 +652,15 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
     if provider is not None:
         provider.shutdown()
     return 0
+
+
+def _runnable_prog() -> str:
+    """How the user's shell runs this command: ``trio-failurelog`` when that is
+    on PATH, else this Python with ``-m trio_failurelog`` (a virtual
+    environment's script is on PATH only once it is activated)."""
+    if shutil.which(PROG) is not None:
+        return PROG
+    return f"{shlex.quote(sys.executable)} -m trio_failurelog"
 
 
 def next_commands(prog: str, database: str) -> list[str]:

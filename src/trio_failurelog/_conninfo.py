@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
-__all__ = ["check_url", "redact_url", "scrub", "url_secrets", "without_password"]
+__all__ = [
+    "check_url",
+    "redact_keywords",
+    "redact_url",
+    "scrub",
+    "url_secrets",
+    "without_password",
+]
 
 # libpq URL query parameters that carry secrets.
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
@@ -96,6 +104,16 @@ def redact_url(url: str) -> str:
             pieces.append(f"{key}{equals}***" if secret and equals else piece)
         shown += "?" + "&".join(pieces)
     return shown
+
+
+#: ``password=value`` in a libpq ``key=value`` string: the value quoted or bare.
+_KEYWORD_SECRET = re.compile(r"(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
+
+
+def redact_keywords(text: str) -> str:
+    """``text`` with the value of any ``password=`` or ``sslpassword=`` (libpq's
+    ``key=value`` form, quoted or not) replaced by ``***``. Never raises."""
+    return _KEYWORD_SECRET.sub(r"\1***", text)
 
 
 def without_password(url: str) -> tuple[str, str | None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 import weakref
 from collections.abc import Sequence
 from typing import Any, Final, TextIO
@@ -42,6 +43,9 @@ INSTALL_HINT: Final = f"the 'cli' extra: {install_hint('cli')}"
 _BAR_WIDTH: Final = 40
 _MAX_CELL: Final = 60
 _TYPE_MARKS: Final = {"no_hit": "n", "low_confidence": "l", "timeout": "t", "error": "e"}
+#: Unicode categories written as escapes: controls (ESC, BEL, CSI...), format
+#: characters (bidi overrides), line and paragraph separators, surrogates.
+_UNSHOWN: Final = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def rich_available() -> bool:
@@ -53,8 +57,25 @@ def rich_available() -> bool:
     return True
 
 
+def _visible(text: str) -> str:
+    """``text`` with every control or format character written as its escape
+    (``\\x1b``, ``\\u202e``): what users typed reaches the terminal as text,
+    never as an escape sequence that moves the cursor, clears the screen or
+    sets the window title, nor as a bidi override that reorders what is shown.
+    Idempotent; plain text comes back as it is."""
+    if text.isprintable():  # the usual case, at C speed
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in _UNSHOWN
+        else char
+        for char in text
+    )
+
+
 def _clip(text: str, width: int = _MAX_CELL) -> str:
     text = " ".join(text.split())  # no newlines or tabs inside a table cell
+    text = _visible(text)
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -103,6 +124,7 @@ class Console:
     def line(self, text: str = "", style: str | None = None) -> None:
         """One line of text (``style`` is a rich style, ignored in plain mode)."""
         self.clear_status()
+        text = _visible(text)
         if self._rich is not None:
             from rich.text import Text
 
@@ -124,6 +146,7 @@ class Console:
         """Rewrite the live status line (terminal only; otherwise nothing)."""
         if not self.is_terminal:
             return
+        text = _visible(text)
         padding = " " * max(0, self._status_width - len(text))
         self.stream.write("\r" + text + padding)
         self.stream.flush()
@@ -143,23 +166,31 @@ class Console:
         headers: Sequence[str],
         rows: Sequence[Sequence[str]],
         numeric: set[int] | None = None,
+        whole: set[int] | None = None,
     ) -> None:
-        """A table; columns in ``numeric`` are right-aligned. Long cells are clipped."""
+        """A table; columns in ``numeric`` are right-aligned. Long cells are clipped,
+        but in the columns of ``whole`` (text of ours, bounded, worth reading whole)."""
         if numeric is None:
             numeric = set(range(1, len(headers)))
-        cells = [[_clip(cell) for cell in row] for row in rows]
+        whole = whole or set()
+        cells = [
+            [_clip(cell, 10**6 if index in whole else _MAX_CELL) for index, cell in enumerate(row)]
+            for row in rows
+        ]
         if not cells:
             self.line("(none)")
             return
         if self._rich is not None:
             from rich import box
             from rich.table import Table
+            from rich.text import Text
 
             table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
             for index, header in enumerate(headers):
                 table.add_column(header, justify="right" if index in numeric else "left")
             for row in cells:
-                table.add_row(*row)
+                # Text, not str: rich would read "[red]" in a stored text as markup.
+                table.add_row(*(Text(cell) for cell in row))
             self.clear_status()
             self._rich.print(table)
             return
@@ -201,7 +232,8 @@ class Console:
         self.table(*latency_rows(summary))
         if summary.low_confidence:
             self.heading("Low confidence: top score against threshold, and what-ifs")
-            self.table(*threshold_rows(summary), numeric={1, 2, 4})
+            # The what-ifs whole: the step that recovers most is the last one.
+            self.table(*threshold_rows(summary), numeric={1, 2, 4}, whole={5})
         if repeated_queries:
             self.heading("Most repeated failing queries (case and spaces folded)")
             self.table(*repeated_rows(summary), numeric={1})
@@ -257,6 +289,7 @@ class Console:
         parts.append(repr(_clip(record.query_text, 80)))
         if record.error_context:
             parts.append("| " + _clip(record.error_context, 80))
+        parts = [_visible(part) for part in parts]  # each text as it was stored
         if self._rich is not None:
             from rich.text import Text
 

@@ -1,14 +1,17 @@
 """The database vocabulary every layer shares: the database argument, queued records, store options.
 
 Pure names and computation, no backend: a ``postgresql://`` or
-``postgres://`` URL means PostgreSQL (the ``postgres`` extra), anything else
-is an SQLite path. Which backend opens it is decided in ``_backends.py`` alone;
-what a backend must provide is in ``_protocols.py``.
+``postgres://`` URL (a driver suffix as SQLAlchemy writes it, ``+psycopg``,
+allowed) means PostgreSQL (the ``postgres`` extra), another URL or a libpq
+``key=value`` string is refused, anything else is an SQLite path. Which
+backend opens it is decided in ``_backends.py`` alone; what a backend must
+provide is in ``_protocols.py``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,6 +26,7 @@ __all__ = [
     "StoreKind",
     "StoreOptions",
     "Synchronous",
+    "check_database",
     "database_label",
     "describe_database",
     "is_postgres_url",
@@ -46,7 +50,13 @@ StoreKind = Literal["sqlite", "postgresql"]
 PartitionInterval = Literal["day", "week", "month"]
 PARTITION_INTERVALS: tuple[PartitionInterval, ...] = ("day", "week", "month")
 
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+#: Text that begins as a URL does: ``scheme://``.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+#: Text that begins as a libpq connection string does: ``host=...``, ``dbname=...``.
+_KEYWORDS_START = re.compile(
+    r"\s*(host|hostaddr|port|dbname|user|password|service|sslmode)\s*=", re.IGNORECASE
+)
 
 
 @dataclass(slots=True)
@@ -77,13 +87,46 @@ class StoreOptions:
     partition_interval: PartitionInterval | None = None
 
 
+def url_scheme(database: Database) -> str | None:
+    """The scheme of ``database``, in lower case, when it is text that begins as a
+    URL does (``scheme://``); else None. Pure computation."""
+    if isinstance(database, str) and (match := _URL_START.match(database)):
+        return match.group()[:-3].lower()
+    return None
+
+
 def is_postgres_url(database: Database) -> bool:
     """Whether ``database`` names a PostgreSQL server rather than an SQLite file.
 
-    The scheme is matched in any case: ``POSTGRESQL://user:secret@host/db`` taken
-    for a file name would put its password into every message.
+    The scheme is matched in any case, and with a driver suffix as SQLAlchemy
+    writes it (``postgresql+psycopg://``): either, taken for a file name, would
+    put its password into every message.
     """
-    return isinstance(database, str) and database[:13].lower().startswith(_POSTGRES_SCHEMES)
+    scheme = url_scheme(database)
+    return scheme is not None and scheme.partition("+")[0] in _POSTGRES_SCHEMES
+
+
+def check_database(database: Database) -> None:
+    """Refuse text that names a database the library does not take.
+
+    A URL of another scheme (``mysql://``, ``sqlite:///x.db``) or a libpq
+    ``key=value`` connection string would otherwise be taken for the name of
+    an SQLite file: created by a logger, and shown, password and all, in
+    every message. Raises :exc:`ValueError` naming ``database``, shown
+    without its password. Never blocks.
+    """
+    scheme = url_scheme(database)
+    if scheme is not None and not is_postgres_url(database):
+        raise ValueError(
+            f"database: {describe_database(database)} is a {scheme}:// URL; trio-failurelog "
+            "takes the path of an SQLite file or a postgresql:// URL"
+        )
+    if scheme is None and isinstance(database, str) and _KEYWORDS_START.match(database):
+        raise ValueError(
+            f"database: {describe_database(database)} looks like a libpq key=value "
+            "connection string; trio-failurelog takes a postgresql:// URL (or the path of "
+            "an SQLite file)"
+        )
 
 
 def store_kind(database: Database) -> StoreKind:
@@ -94,12 +137,12 @@ def store_kind(database: Database) -> StoreKind:
 def database_label(database: Database) -> str:
     """``database`` as a label (an OpenTelemetry attribute, say): its path, or
     its URL without a password; unquoted. Pure computation."""
-    if is_postgres_url(database):
-        assert isinstance(database, str)
-        from ._conninfo import redact_url  # only PostgreSQL needs it
+    from ._conninfo import redact_keywords, redact_url  # pure text work, no driver
 
+    if url_scheme(database) is not None:  # any URL: a password is hidden whatever the scheme
+        assert isinstance(database, str)
         return redact_url(database)
-    return os.fspath(database)
+    return redact_keywords(os.fspath(database))
 
 
 def describe_database(database: Database) -> str:
@@ -108,6 +151,7 @@ def describe_database(database: Database) -> str:
 
 
 def postgres_url(database: str) -> str:
-    """``database`` with its scheme in lower case, as libpq wants it."""
+    """``database`` as libpq wants it: its scheme in lower case, without a driver
+    suffix (``postgresql+psycopg://`` is ``postgresql://``)."""
     scheme, _, rest = database.partition("://")
-    return f"{scheme.lower()}://{rest}"
+    return f"{scheme.lower().partition('+')[0]}://{rest}"

@@ -34,6 +34,7 @@ from ._database import (
     QueuedRecord,
     StoreKind,
     Synchronous,
+    check_database,
     database_label,
     describe_database,
     is_postgres_url,
@@ -58,7 +59,7 @@ from ._settings import (
 from ._statistics import LoggerStatistics
 from ._writer import BatchWriter
 
-__all__ = ["DROP_WARNING_QUIET", "LoggerStatistics", "RetrievalFailureLogger"]
+__all__ = ["DROP_WARNING_QUIET", "WRONG_THREAD", "LoggerStatistics", "RetrievalFailureLogger"]
 
 log = logging.getLogger("trio_failurelog")
 
@@ -103,7 +104,9 @@ def _require_trio(method: str) -> None:
         raise RuntimeError(_NOT_TRIO.format(method=method))
 
 
-_WRONG_THREAD: Final = (
+#: What log(), send(), flush() and aclose() raise from another thread than the
+#: logger's (the fake of trio_failurelog.testing raises it too).
+WRONG_THREAD: Final = (
     "{method}() was called from another thread or trio run than the logger's; "
     "use log_threadsafe() from other threads"
 )
@@ -131,7 +134,9 @@ class RetrievalFailureLogger:
 
     Args:
       database: Path of the SQLite file (created, owner-only, when missing),
-        ``":memory:"``, or a ``postgresql://`` URL (needs the ``postgres`` extra).
+        ``":memory:"``, or a ``postgresql://`` URL (needs the ``postgres`` extra;
+        ``postgres://`` and SQLAlchemy's ``postgresql+psycopg://`` are taken too).
+        Another URL, or a libpq ``key=value`` string, raises :exc:`ValueError`.
       capacity: How many records the buffer (the memory channel) holds. When
         it is full, ``log()`` drops and ``send()`` waits.
       batch_size: The most records written in one transaction.
@@ -216,6 +221,7 @@ class RetrievalFailureLogger:
             raise TypeError(f"database must be a str or os.PathLike, not {type(database).__name__}")
         if _in_other_event_loop():
             raise RuntimeError(_NOT_TRIO.format(method="RetrievalFailureLogger()"))
+        check_database(database)  # ValueError: another kind of URL, a libpq key=value string
         if is_postgres_url(database):
             check_url(str(database))  # ValueError: an "@" libpq would misread
         elif partition_interval is not None:
@@ -299,7 +305,7 @@ class RetrievalFailureLogger:
         ):
             raise TypeError(f"log() takes a RetrievalFailureRecord, not {type(record).__name__}")
         if _thread_id() != self._owner:
-            raise RuntimeError(_WRONG_THREAD.format(method="log"))
+            raise RuntimeError(WRONG_THREAD.format(method="log"))
         try:
             self._send_nowait((record, _now()))
         except _WouldBlock:
@@ -337,7 +343,7 @@ class RetrievalFailureLogger:
         if not isinstance(record, RetrievalFailureRecord):
             raise TypeError(f"send() takes a RetrievalFailureRecord, not {type(record).__name__}")
         if _thread_id() != self._owner:
-            raise RuntimeError(_WRONG_THREAD.format(method="send"))
+            raise RuntimeError(WRONG_THREAD.format(method="send"))
         item = (record, _now())
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -513,7 +519,7 @@ class RetrievalFailureLogger:
         written as usual.
         """
         if _thread_id() != self._owner:
-            raise RuntimeError(_WRONG_THREAD.format(method="flush"))
+            raise RuntimeError(WRONG_THREAD.format(method="flush"))
         _require_trio("flush()")
         target = self._accepted
         writer = self._writer
@@ -536,7 +542,7 @@ class RetrievalFailureLogger:
         still finishes its bounded drain in its own nursery.
         """
         if _thread_id() != self._owner:
-            raise RuntimeError(_WRONG_THREAD.format(method="aclose"))
+            raise RuntimeError(WRONG_THREAD.format(method="aclose"))
         _require_trio("aclose()")
         self._begin_close()
         writer = self._writer

@@ -11,6 +11,7 @@ __all__ = [
     "duration_text",
     "filters_text",
     "latency_rows",
+    "plural",
     "range_text",
     "repeated_rows",
     "threshold_rows",
@@ -126,12 +127,17 @@ def filters_text(summary: FailureSummary) -> str | None:
     return "; ".join(parts) if parts else None
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 failure``, ``2 failures``, ``1,000 rows``: a count and its noun."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def total_text(summary: FailureSummary) -> str:
     """How many failures matched, by type; when none did, whether the database is
     empty or the filters matched nothing (never the one for the other)."""
     if summary.total:
         by_type = ", ".join(f"{name} {count:,}" for name, count in summary.by_type.items())
-        return f"{summary.total:,} failures ({by_type})"
+        return f"{plural(summary.total, 'failure')} ({by_type})"
     if summary.table_total == 0:
         return "0 failures: the database holds no failures at all"
     return f"0 failures match (the database holds {summary.table_total:,} in all)"

@@ -440,33 +440,10 @@ class BatchWriter:
         cutoff = time.time() - retention_days * 86400
         if cutoff <= _EARLIEST_CUTOFF:
             return  # noqa: ASYNC910  # nothing can be that old
-        gap = store.purge_gap
-        pacer = self._purge_pacer
-        if pacer is None:
-            pacer = self._purge_pacer = ChunkPacer(PURGE_CHUNK, by_time=gap > 0, gap=0.0)
+        at_open = not self.batches
+        before = self.purged
         try:
-            for _ in range(PURGE_CHUNKS_PER_ROUND):
-                # SQLite: another process's writer waiting for the lock gets it
-                # in the gap; a chunk right after ours would take it back within
-                # microseconds (see _pacing.py). Rounds are spaced too: the
-                # batch between two rounds holds the lock a moment only.
-                wait = self._purge_ended + gap - clock()
-                if wait > 0:
-                    await trio.sleep(wait)
-                    if self._draining:
-                        return
-                limit = pacer.limit
-                # No retries: a busy database is purged next round, not waited for.
-                deleted, seconds = await self._call_with_retries(
-                    functools.partial(_timed_purge_chunk, store, cutoff, limit), retry_timeout=0
-                )
-                self._purge_ended = clock()
-                self.purged += deleted
-                if deleted < limit or self._draining:
-                    return
-                pacer.took(seconds)
-            # More left: another round after the next batch.
-            self._batches_since_purge = self._settings.purge_every - 1
+            more = await self._purge_round(store, cutoff)
         except Exception as exc:
             # Nothing accepted is lost: the purge is tried again at the next interval.
             if store.is_transient(exc):  # busy: the next round comes after the next batch
@@ -483,6 +460,53 @@ class BatchWriter:
                     due,
                     FAILURE_WARNING_INTERVAL,
                 )
+            return  # noqa: ASYNC910  # the round awaited its store call before raising
+        finally:
+            # Said once at open (the rows of a file made elsewhere go, by default,
+            # after 90 days: a user may not expect that); quietly afterwards.
+            if deleted := self.purged - before:
+                log.log(
+                    logging.INFO if at_open else logging.DEBUG,
+                    "trio_failurelog: retention purge deleted %d row(s) older than %g days from %s",
+                    deleted,
+                    retention_days,
+                    self._name,
+                )
+        if more:  # another round after the next batch
+            self._batches_since_purge = self._settings.purge_every - 1
+
+    async def _purge_round(self, store: Store, cutoff: float) -> bool:
+        """Up to :data:`PURGE_CHUNKS_PER_ROUND` chunks; whether rows may be left.
+
+        Raises what the store raised (counted by the caller). Cancellation
+        ends the round between or during chunks (a chunk's thread call is
+        shielded like any store call).
+        """
+        gap = store.purge_gap
+        pacer = self._purge_pacer
+        if pacer is None:
+            pacer = self._purge_pacer = ChunkPacer(PURGE_CHUNK, by_time=gap > 0, gap=0.0)
+        for _ in range(PURGE_CHUNKS_PER_ROUND):
+            # SQLite: another process's writer waiting for the lock gets it in
+            # the gap; a chunk right after ours would take it back within
+            # microseconds (see _pacing.py). Rounds are spaced too: the batch
+            # between two rounds holds the lock a moment only.
+            wait = self._purge_ended + gap - clock()
+            if wait > 0:
+                await trio.sleep(wait)
+                if self._draining:
+                    return False
+            limit = pacer.limit
+            # No retries: a busy database is purged next round, not waited for.
+            deleted, seconds = await self._call_with_retries(
+                functools.partial(_timed_purge_chunk, store, cutoff, limit), retry_timeout=0
+            )
+            self._purge_ended = clock()
+            self.purged += deleted
+            if deleted < limit or self._draining:
+                return False
+            pacer.took(seconds)
+        return True  # noqa: ASYNC910  # each of the (10) chunks awaited the store's thread
 
     async def _call_with_retries(
         self, fn: Callable[[], T], retry_timeout: float | None = None

@@ -47,6 +47,7 @@ from typing import Protocol, final
 
 import trio
 
+from ._logger import WRONG_THREAD
 from ._record import RetrievalFailureRecord
 from ._settings import DEFAULT_CAPACITY
 from ._statistics import LoggerStatistics
@@ -88,9 +89,10 @@ class MemoryFailureLogger:
     ``capacity`` bounds :attr:`records`: past it, ``log()`` drops and counts
     ``dropped_full``, as a full buffer would, and ``send()`` waits until
     :meth:`clear` makes room. Nothing blocks except ``send()`` waiting for
-    room; nothing raises at run time. Usable from any trio run, and
-    ``log_threadsafe()`` from any thread. ``async with`` returns the logger
-    and closes it when the block is left.
+    room; nothing raises at run time. ``log()`` is for the thread that made
+    the logger, as the real logger's is (another thread raises
+    :exc:`RuntimeError`), ``log_threadsafe()`` for any thread. ``async with``
+    returns the logger and closes it when the block is left.
     """
 
     def __init__(self, *, capacity: int = DEFAULT_CAPACITY) -> None:
@@ -99,6 +101,9 @@ class MemoryFailureLogger:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._capacity = capacity
+        # log() and send() must come from this thread, as the real logger's must:
+        # a test passing with the fake must not raise in production.
+        self._owner = threading.get_ident()
         #: What was accepted, in order.
         self.records: list[RetrievalFailureRecord] = []
         self._lock = threading.Lock()
@@ -127,8 +132,12 @@ class MemoryFailureLogger:
     def log(self, record: RetrievalFailureRecord) -> bool:
         """Keep ``record``; ``False`` (counted) when full or closed. Never blocks.
 
-        Raises :exc:`TypeError` when ``record`` is not a record.
+        Raises :exc:`TypeError` when ``record`` is not a record, and
+        :exc:`RuntimeError` when called from another thread than the one that
+        made the logger (use :meth:`log_threadsafe`), as the real logger does.
         """
+        if threading.get_ident() != self._owner:
+            raise RuntimeError(WRONG_THREAD.format(method="log"))
         return self._take(record, "log")
 
     def log_threadsafe(self, record: RetrievalFailureRecord) -> bool:

@@ -16,6 +16,7 @@ import trio
 
 from trio_failurelog import (
     DatabaseSetupError,
+    FailureReader,
     IncompatibleSchemaError,
     RetrievalFailureRecord,
     open_failure_logger,
@@ -73,14 +74,19 @@ async def log_all(database: str, records: list[RetrievalFailureRecord], **settin
         return failures.statistics()
 
 
-@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+@pytest.mark.parametrize(
+    "scheme", ["postgresql", "postgres", "postgresql+psycopg", "POSTGRES+psycopg2"]
+)
 async def test_both_schemes_over_tcp(
     pg_server: PgServer, pg_db: str, admin: Any, scheme: str
 ) -> None:
     records = [RetrievalFailureRecord("no_hit", "semantic", f"q{i}") for i in range(100)]
-    stats = await log_all(pg_server.url(pg_db, scheme=scheme), records)
+    url = pg_server.url(pg_db, scheme=scheme)  # with a driver suffix as SQLAlchemy writes it
+    stats = await log_all(url, records)
     assert (stats.accepted, stats.written, stats.failed) == (100, 100, 0)
     assert [r[0] for r in rows(admin, "query_text")] == [f"q{i}" for i in range(100)]
+    with FailureReader(url) as reader:
+        assert reader.count() == 100
 
 
 async def test_unix_socket_and_libpq_parameters(
