@@ -340,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive(int),
         default=8192,
         metavar="N",
-        help="the logger's buffer; a tiny one (16) with a high --rate and --concurrency "
-        "shows drops (8192)",
+        help="the logger's buffer (8192); the writer holds up to two batches besides, so "
+        "records drop only when they come faster than the database takes them",
     )
     demo.add_argument("--seed", type=int, metavar="N", help="make the queries repeatable")
     demo.add_argument(
