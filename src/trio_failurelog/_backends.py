@@ -74,7 +74,10 @@ def open_store(database: Database, options: StoreOptions) -> Store:
             from ._postgres import PostgresStore
         return PostgresStore.open(postgres_url(database), options)
     return SQLiteStore.open(
-        database, busy_timeout=options.busy_timeout, synchronous=options.synchronous
+        database,
+        busy_timeout=options.busy_timeout,
+        synchronous=options.synchronous,
+        setup_timeout=options.setup_timeout,
     )
 
 

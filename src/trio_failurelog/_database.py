@@ -79,12 +79,16 @@ class StoreOptions:
       partition_interval: PostgreSQL: create a missing table partitioned by
         ``created_at`` in partitions of this interval, and keep partitions
         made ahead; ``None`` creates the plain table.
+      setup_timeout: SQLite: how long opening waits for a lock another
+        connection holds (a ``purge --vacuum`` holds it throughout), at least
+        5 s; the logger's ``retry_timeout``.
     """
 
     busy_timeout: float = 0.1
     synchronous: Synchronous = "NORMAL"
     connect_timeout: float = 10.0
     partition_interval: PartitionInterval | None = None
+    setup_timeout: float = 5.0
 
 
 def url_scheme(database: Database) -> str | None:

@@ -156,7 +156,9 @@ class RetrievalFailureLogger:
       busy_timeout: How long (seconds) one database call waits on a lock held
         by another connection before the writer backs off and retries.
       retry_timeout: How long (seconds) a busy or locked database is retried
-        before the batch counts as failed.
+        before the batch counts as failed. Opening an SQLite file waits as
+        long (at least 5 s) for a lock another connection holds, then raises
+        :exc:`DatabaseSetupError`.
       synchronous: SQLite's ``PRAGMA synchronous``. ``"NORMAL"`` (with WAL)
         survives a crash of the process; ``"FULL"`` also a power loss.
       connect_timeout: How long (seconds) opening waits for a PostgreSQL server.

@@ -131,4 +131,6 @@ class LoggerSettings:
             synchronous=self.synchronous,
             connect_timeout=self.connect_timeout,
             partition_interval=self.partition_interval,
+            # A lock held at open is the busy database retry_timeout is about.
+            setup_timeout=self.retry_timeout,
         )

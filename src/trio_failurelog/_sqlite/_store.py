@@ -106,10 +106,16 @@ def _create_owner_only(path: str) -> None:
 
 
 def _connect(
-    path: str, name: str, *, busy_timeout: float, synchronous: Synchronous
+    path: str,
+    name: str,
+    *,
+    busy_timeout: float,
+    synchronous: Synchronous,
+    setup_timeout: float = _SETUP_BUSY_TIMEOUT,
 ) -> sqlite3.Connection:
     """Open ``path`` (creating it when missing, with incremental auto_vacuum), turn WAL
-    on, check or create the table."""
+    on, check or create the table, waiting up to ``setup_timeout`` (at least
+    ``busy_timeout``) for a lock another connection holds."""
     try:
         if path != ":memory:" and not path.startswith("file:"):
             _create_owner_only(path)
@@ -117,7 +123,7 @@ def _connect(
             path,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # used from trio's worker threads, one at a time
-            timeout=max(busy_timeout, _SETUP_BUSY_TIMEOUT),
+            timeout=max(busy_timeout, setup_timeout),
             uri=path.startswith("file:"),
             cached_statements=16,
         )
@@ -125,7 +131,7 @@ def _connect(
         raise DatabaseSetupError(f"cannot open database {name}: {exc}") from exc
     try:
         prepare_new_file(conn)  # before WAL: switching to WAL writes the first page
-        mode = _enable_wal(conn)
+        mode = _enable_wal(conn, max(busy_timeout, setup_timeout))
         if mode not in ("wal", "memory"):
             raise DatabaseSetupError(
                 f"cannot put database {name} in WAL mode (it stays in {mode!r})"
@@ -145,14 +151,14 @@ def _connect(
     return conn
 
 
-def _enable_wal(conn: sqlite3.Connection) -> str:
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> str:
     """``PRAGMA journal_mode = WAL``, retried while another connection is writing.
 
     Switching a rollback-journal file to WAL needs it to itself, and SQLite
     answers busy at once rather than waiting (waiting could deadlock), so the
     connection's busy timeout does not help here.
     """
-    give_up = time.monotonic() + _SETUP_BUSY_TIMEOUT
+    give_up = time.monotonic() + timeout
     while True:
         try:
             mode: str = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -234,10 +240,12 @@ class SQLiteStore:
         *,
         busy_timeout: float,
         synchronous: Synchronous,
+        setup_timeout: float = _SETUP_BUSY_TIMEOUT,
     ) -> SQLiteStore:
         """Open (creating when missing) the database and its table; WAL on.
 
-        Raises :exc:`DatabaseSetupError` (or its subclass
+        Blocks, waiting up to ``setup_timeout`` seconds (at least 5) for a lock
+        another connection holds. Raises :exc:`DatabaseSetupError` (or its subclass
         :exc:`IncompatibleSchemaError`) when the file cannot be opened or
         created, is not an SQLite database, or holds a table of another shape.
         """
@@ -247,7 +255,13 @@ class SQLiteStore:
                 f"database must be a str or os.PathLike[str], not {type(path).__name__}"
             )
         name = repr(path)
-        conn = _connect(path, name, busy_timeout=busy_timeout, synchronous=synchronous)
+        conn = _connect(
+            path,
+            name,
+            busy_timeout=busy_timeout,
+            synchronous=synchronous,
+            setup_timeout=max(setup_timeout, _SETUP_BUSY_TIMEOUT),
+        )
         watched = None if path == ":memory:" or path.startswith("file:") else path
         try:
             return cls(conn, name, path=watched, busy_timeout=busy_timeout, synchronous=synchronous)
