@@ -663,14 +663,17 @@ def test_a_second_ctrl_c_stops_waiting_for_a_hung_close(
 # ---------------------------------------------------------------- the purge never holds up writing
 
 
-def _insert_aged(path: Path, count: int, text: str = "q") -> None:
+def insert_aged(
+    path: Path, count: int, created_at: str = "2001-01-01 00:00:00", *, text: str = "q"
+) -> None:
+    """``count`` rows of another writer created at ``created_at``, in one transaction."""
     conn = sqlite3.connect(path)
     try:
         with conn:  # one transaction
             conn.executemany(
                 f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at)"
-                " VALUES ('no_hit', 'old', ?, '2001-01-01 00:00:00')",
-                [(text,)] * count,
+                " VALUES ('no_hit', 'old', ?, ?)",
+                [(text, created_at)] * count,
             )
     finally:
         conn.close()
@@ -691,7 +694,7 @@ async def test_a_large_backlog_is_purged_a_round_at_a_time_leaving_room_between_
     backlog = most + 5
     async with open_failure_logger(db_path):
         pass
-    _insert_aged(db_path, backlog)
+    insert_aged(db_path, backlog)
     grew_at: list[tuple[float, int]] = []  # (virtual time, purged) at each change
 
     async def watch(failures: RetrievalFailureLogger) -> None:
@@ -734,7 +737,7 @@ async def test_the_retention_purge_gives_the_space_back_in_a_file_the_library_ma
 ) -> None:
     async with open_failure_logger(db_path):  # made here: incremental auto_vacuum
         pass
-    _insert_aged(db_path, 3000, "x" * 500)
+    insert_aged(db_path, 3000, text="x" * 500)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -783,7 +786,7 @@ async def test_a_busy_purge_is_put_off_not_waited_for(
 ) -> None:
     async with open_failure_logger(db_path):
         pass
-    _insert_aged(db_path, 10)
+    insert_aged(db_path, 10)
     real_purge = SQLiteStore.purge_chunk
     tries: list[float] = []
 
@@ -1073,17 +1076,6 @@ async def test_drain_timeout_is_honoured_when_the_disk_hangs(
 
 
 # ---------------------------------------------------------------- retention
-
-
-def insert_aged(path: Path, count: int, created_at: str) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    with conn:
-        conn.executemany(
-            f"INSERT INTO {TABLE} (failure_type, retrieval_strategy, query_text, created_at) "
-            "VALUES ('no_hit', 'old', 'q', ?)",
-            [(created_at,)] * count,
-        )
-    conn.close()
 
 
 async def test_purge_at_open_deletes_old_rows_in_chunks(db_path: Path) -> None:

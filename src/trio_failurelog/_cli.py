@@ -374,11 +374,6 @@ def _write_html(
     return Path(path)
 
 
-def _shown(database: str) -> str:
-    """``database`` as output shows it: a path as given, a URL without its password."""
-    return database_label(database)
-
-
 def _filters(args: argparse.Namespace) -> dict[str, Any]:
     """The reader's filter arguments from ``--since/--until/--type/--strategy``."""
     return {
@@ -432,12 +427,12 @@ def _report(args: argparse.Namespace, out: Console) -> int:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     if args.html:
         target = _write_html(
-            args.html, summary, _shown(args.database), args.database, repeated=args.top > 0
+            args.html, summary, database_label(args.database), args.database, repeated=args.top > 0
         )
     if args.json:
         out.stream.write(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        out.report(summary, _shown(args.database), repeated_queries=args.top > 0)
+        out.report(summary, database_label(args.database), repeated_queries=args.top > 0)
     if args.html:
         (sys.stderr if args.json else out.stream).write(f"HTML report: {target}\n")
     return 0
@@ -596,7 +591,7 @@ def _demo(args: argparse.Namespace, out: Console) -> int:
             out.line(text)
 
     check_database(args.db)  # ValueError: another kind of URL, before anything is shown
-    shown = _shown(args.db)
+    shown = database_label(args.db)
     out.line(
         f"Simulating a retrieval service for {args.duration:g} s at {args.rate:g} requests/s; "
         f"failures go to {shown}"

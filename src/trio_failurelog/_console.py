@@ -73,10 +73,10 @@ def _visible(text: str) -> str:
     )
 
 
-def _clip(text: str, width: int = _MAX_CELL) -> str:
-    text = " ".join(text.split())  # no newlines or tabs inside a table cell
-    text = _visible(text)
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _clip(text: str, width: int | None = _MAX_CELL) -> str:
+    """``text`` as one visible line, cut to ``width`` (``None``: whole)."""
+    text = _visible(" ".join(text.split()))  # no newlines or tabs inside a table cell
+    return text if width is None or len(text) <= width else text[: width - 3] + "..."
 
 
 #: The consoles whose live status line is on screen now: log output ends them first.
@@ -174,7 +174,7 @@ class Console:
             numeric = set(range(1, len(headers)))
         whole = whole or set()
         cells = [
-            [_clip(cell, 10**6 if index in whole else _MAX_CELL) for index, cell in enumerate(row)]
+            [_clip(cell, None if index in whole else _MAX_CELL) for index, cell in enumerate(row)]
             for row in rows
         ]
         if not cells:

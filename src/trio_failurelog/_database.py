@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._conninfo import redact_keywords, redact_url
 from ._record import RetrievalFailureRecord
 
 __all__ = [
@@ -141,8 +142,6 @@ def store_kind(database: Database) -> StoreKind:
 def database_label(database: Database) -> str:
     """``database`` as a label (an OpenTelemetry attribute, say): its path, or
     its URL without a password; unquoted. Pure computation."""
-    from ._conninfo import redact_keywords, redact_url  # pure text work, no driver
-
     if url_scheme(database) is not None:  # any URL: a password is hidden whatever the scheme
         assert isinstance(database, str)
         return redact_url(database)

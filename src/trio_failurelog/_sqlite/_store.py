@@ -116,6 +116,7 @@ def _connect(
     """Open ``path`` (creating it when missing, with incremental auto_vacuum), turn WAL
     on, check or create the table, waiting up to ``setup_timeout`` (at least
     ``busy_timeout``) for a lock another connection holds."""
+    setup_wait = max(busy_timeout, setup_timeout)
     try:
         if path != ":memory:" and not path.startswith("file:"):
             _create_owner_only(path)
@@ -123,7 +124,7 @@ def _connect(
             path,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # used from trio's worker threads, one at a time
-            timeout=max(busy_timeout, setup_timeout),
+            timeout=setup_wait,
             uri=path.startswith("file:"),
             cached_statements=16,
         )
@@ -131,7 +132,7 @@ def _connect(
         raise DatabaseSetupError(f"cannot open database {name}: {exc}") from exc
     try:
         prepare_new_file(conn)  # before WAL: switching to WAL writes the first page
-        mode = _enable_wal(conn, max(busy_timeout, setup_timeout))
+        mode = _enable_wal(conn, setup_wait)
         if mode not in ("wal", "memory"):
             raise DatabaseSetupError(
                 f"cannot put database {name} in WAL mode (it stays in {mode!r})"

@@ -28,8 +28,6 @@ __all__ = ["VacuumOutcome", "vacuum_file"]
 _TRUNCATE_FOR: Final = 30.0
 _TRUNCATE_RETRY: Final = 0.05
 
-# PRAGMA auto_vacuum's answer, by number.
-
 
 @dataclass(frozen=True, slots=True)
 class VacuumOutcome:
